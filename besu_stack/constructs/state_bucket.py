@@ -1,0 +1,238 @@
+"""The S3 bucket that holds Terraform state, with its access-log bucket and KMS key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from constructs import Construct
+
+from besu_stack.constructs.iam import policy_document
+from besu_stack.constructs.platform import Platform
+
+
+class SecureBucket(Construct):
+    """A private, versioned S3 bucket that refuses plain-HTTP requests.
+
+    Encrypted with ``kms_key_arn`` (SSE-KMS with bucket keys) when given; otherwise with SSE-S3,
+    which is what S3 server access logging requires of its target bucket. Public access is
+    blocked, ACLs are disabled (bucket owner enforced), noncurrent versions expire after
+    ``noncurrent_days`` and, when ``log_bucket`` is given, access logs go there.
+
+    Attributes: ``bucket`` (the ``S3Bucket``), ``bucket_name``, ``bucket_arn``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket_name: str,
+        kms_key_arn: str | None,
+        noncurrent_days: float,
+        log_bucket: SecureBucket | None = None,
+        log_prefix: str = "",
+        access_log_sources: Sequence[str] = (),
+        account_id: str = "",
+        force_destroy: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        self.bucket = S3Bucket(self, "bucket", bucket=bucket_name, force_destroy=force_destroy)
+        self.bucket_name: str = self.bucket.bucket
+        self.bucket_arn: str = self.bucket.arn
+        bucket_id = self.bucket.id
+
+        S3BucketPublicAccessBlock(
+            self,
+            "public_access_block",
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self,
+            "ownership",
+            bucket=bucket_id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketVersioningA(
+            self,
+            "versioning",
+            bucket=bucket_id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
+        by_default = (
+            S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+            )
+            if kms_key_arn
+            else S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                sse_algorithm="AES256"
+            )
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=bucket_id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=by_default,
+                    bucket_key_enabled=bool(kms_key_arn),
+                )
+            ],
+        )
+        S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            bucket=bucket_id,
+            rule=[
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-noncurrent-versions",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    noncurrent_version_expiration=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=noncurrent_days
+                        )
+                    ],
+                    expiration=[
+                        S3BucketLifecycleConfigurationRuleExpiration(
+                            expired_object_delete_marker=True
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                            days_after_initiation=7
+                        )
+                    ],
+                )
+            ],
+        )
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [self.bucket.arn, f"{self.bucket.arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+        if access_log_sources:
+            statements.append(
+                {
+                    "Sid": "S3ServerAccessLogDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{self.bucket.arn}/*",
+                    "Condition": {
+                        "ArnLike": {"aws:SourceArn": list(access_log_sources)},
+                        "StringEquals": {"aws:SourceAccount": account_id},
+                    },
+                }
+            )
+        S3BucketPolicy(self, "policy", bucket=bucket_id, policy=policy_document(statements))
+        if log_bucket is not None:
+            S3BucketLoggingA(
+                self,
+                "logging",
+                bucket=bucket_id,
+                target_bucket=log_bucket.bucket.id,
+                target_prefix=log_prefix,
+            )
+
+
+class StateBucket(Construct):
+    """Terraform state storage: a KMS-encrypted, versioned bucket plus its access-log bucket.
+
+    The state bucket keeps noncurrent state versions for ``noncurrent_days`` (so a bad apply can
+    be rolled back), uses S3 native locking (``use_lockfile``; no DynamoDB table needed) and logs
+    every access to a second bucket in the same account.
+
+    Attributes: ``bucket_name``, ``bucket_arn``, ``kms_key_arn``, ``log_bucket_name``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket_name: str,
+        platform: Platform,
+        noncurrent_days: float,
+        kms_deletion_window_days: float,
+    ) -> None:
+        super().__init__(scope, id)
+        root = f"arn:{platform.partition}:iam::{platform.account_id}:root"
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Encrypts Terraform state in {bucket_name}",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=kms_deletion_window_days,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "AccountAdministersKeyThroughIam",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    }
+                ]
+            ),
+        )
+        KmsAlias(self, "alias", name=f"alias/{bucket_name}", target_key_id=self.key.key_id)
+        self.logs = SecureBucket(
+            self,
+            "access_logs",
+            bucket_name=f"{bucket_name}-logs",
+            kms_key_arn=None,
+            noncurrent_days=noncurrent_days,
+            access_log_sources=[f"arn:{platform.partition}:s3:::{bucket_name}"],
+            account_id=platform.account_id,
+        )
+        self.state = SecureBucket(
+            self,
+            "state",
+            bucket_name=bucket_name,
+            kms_key_arn=self.key.arn,
+            noncurrent_days=noncurrent_days,
+            log_bucket=self.logs,
+            log_prefix="state-access/",
+        )
+        self.bucket_name: str = self.state.bucket_name
+        self.bucket_arn: str = self.state.bucket_arn
+        self.kms_key_arn: str = self.key.arn
+        self.log_bucket_name: str = self.logs.bucket_name

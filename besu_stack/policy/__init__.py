@@ -1,0 +1,1 @@
+"""The policy gate: checkov over the synthesized Terraform JSON, with reviewed suppressions."""

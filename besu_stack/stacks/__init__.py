@@ -1,0 +1,1 @@
+"""Terraform stacks: they configure provider and backend, declare inputs and compose constructs."""

@@ -1,0 +1,254 @@
+"""Plan-time variables of the network stack, as data: names, types, defaults, validations.
+
+These are the values a Terraform pipeline changes between environments without re-synthesizing:
+the region, sizes, the Besu image, CIDRs, who may connect through PrivateLink, tags. They are
+declared from this one table (:data:`NETWORK_VARIABLES`) by :mod:`besu_stack.stacks.inputs`, and
+``terraform.tfvars.example`` and the README tables are generated from it. Pure data: importing it
+does not load the AWS provider bindings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from besu_stack.settings import Settings
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A Terraform ``validation`` block: an HCL condition and the message shown when it fails."""
+
+    condition: str
+    error_message: str
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    """One plan-time input: its Terraform name, type, default, description and validations."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    group: str
+    validations: tuple[Validation, ...] = ()
+    nullable: bool = False
+    only_when: str = ""
+    """A settings predicate name ("existing_vpc") when the variable exists only in that shape."""
+
+
+def _v(condition: str, message: str) -> Validation:
+    return Validation("${" + condition + "}", message)
+
+
+# Regular expressions are written for HCL's regex(): RE2 syntax inside an HCL string.
+NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
+    # --- general -------------------------------------------------------------------------------
+    VariableSpec(
+        "region",
+        "string",
+        "eu-west-1",
+        "AWS region the network is deployed in.",
+        "general",
+        (
+            _v(
+                'can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.region))',
+                "region must be an AWS region name such as eu-west-1.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "tags",
+        "map(string)",
+        {},
+        "Extra tags for every resource (merged under the provider's default tags; Network and ManagedBy are always set).",
+        "general",
+        (
+            _v(
+                'alltrue([for k, v in var.tags : length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])',
+                "tags: keys at most 128 characters, values at most 256, and no key may start with aws:.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "log_retention_days",
+        "number",
+        365,
+        "Retention of every CloudWatch log group the network creates (node logs, Lambda logs, flow logs), in days.",
+        "general",
+        (
+            _v(
+                "contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)",
+                "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653).",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "kms_deletion_window_days",
+        "number",
+        30,
+        "Waiting period before the network's KMS key is deleted after a destroy (7-30 days); the longer, the safer.",
+        "general",
+        (
+            _v(
+                "var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days",
+                "kms_deletion_window_days must be a whole number from 7 to 30.",
+            ),
+        ),
+    ),
+    # --- network -------------------------------------------------------------------------------
+    VariableSpec(
+        "vpc_cidr",
+        "string",
+        "10.42.0.0/16",
+        "IPv4 CIDR of the created VPC (a /16 to /24); split evenly into one private subnet per availability zone.",
+        "network",
+        (
+            _v(
+                'can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24, false)',
+                "vpc_cidr must be an IPv4 CIDR block from /16 to /24, such as 10.42.0.0/16.",
+            ),
+        ),
+        only_when="created_vpc",
+    ),
+    VariableSpec(
+        "availability_zone_count",
+        "number",
+        3,
+        "Number of availability zones the created VPC spans (3-6); validators spread across them so that losing one zone never loses quorum.",
+        "network",
+        (
+            _v(
+                "var.availability_zone_count >= 3 && var.availability_zone_count <= 6 && floor(var.availability_zone_count) == var.availability_zone_count",
+                "availability_zone_count must be a whole number from 3 to 6.",
+            ),
+        ),
+        only_when="created_vpc",
+    ),
+    VariableSpec(
+        "existing_vpc_id",
+        "string",
+        None,
+        "ID of the existing VPC to deploy into (vpc_mode = existing).",
+        "network",
+        (
+            _v(
+                'can(regex("^vpc-[0-9a-f]{8,17}$", var.existing_vpc_id))',
+                "existing_vpc_id must be a VPC ID such as vpc-0123456789abcdef0.",
+            ),
+        ),
+        only_when="existing_vpc",
+    ),
+    VariableSpec(
+        "existing_subnet_ids",
+        "list(string)",
+        None,
+        "IDs of the existing private subnets for the nodes and the load balancer, in at least 3 availability zones (vpc_mode = existing).",
+        "network",
+        (
+            _v(
+                'length(var.existing_subnet_ids) >= 3 && alltrue([for s in var.existing_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])',
+                "existing_subnet_ids must list at least 3 subnet IDs such as subnet-0123456789abcdef0.",
+            ),
+        ),
+        only_when="existing_vpc",
+    ),
+    # --- access (PrivateLink) -----------------------------------------------------------------
+    VariableSpec(
+        "privatelink_allowed_principals",
+        "list(string)",
+        [],
+        "IAM principals (account root ARNs or role ARNs) allowed to connect to the JSON-RPC endpoint service. Empty: nobody can connect until you add one.",
+        "access",
+        (
+            _v(
+                'alltrue([for p in var.privatelink_allowed_principals : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+)$", p))])',
+                "privatelink_allowed_principals must contain IAM ARNs such as arn:aws:iam::123456789012:root or arn:aws:iam::123456789012:role/name; wildcards are not allowed.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "privatelink_acceptance_required",
+        "bool",
+        True,
+        "Whether each connection to the endpoint service must be accepted by the service owner.",
+        "access",
+    ),
+    # --- nodes ---------------------------------------------------------------------------------
+    VariableSpec(
+        "instance_type",
+        "string",
+        "m7g.large",
+        "EC2 instance type of the validator hosts; the ECS-optimized AMI's architecture (arm64 for Graviton, x86_64 otherwise) follows it.",
+        "nodes",
+        (
+            _v(
+                'can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\\\.[a-z0-9]+$", var.instance_type))',
+                "instance_type must be an EC2 instance type such as m7g.large.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "besu_image_repository",
+        "string",
+        "besu",
+        "Besu container image repository: a repository name in this account's ECR (default, mirrored from hyperledger/besu) or a full registry path.",
+        "nodes",
+        (
+            _v(
+                'can(regex("^[a-z0-9][a-z0-9._/-]*(:[0-9]+)?[a-z0-9._/-]*$", var.besu_image_repository)) && !strcontains(var.besu_image_repository, ":latest")',
+                "besu_image_repository must be a repository name or registry path without a tag.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "besu_image_tag",
+        "string",
+        "25.11.0",
+        "Pinned Besu image tag (a release such as 25.11.0 or a sha256 digest); never latest.",
+        "nodes",
+        (
+            _v(
+                'var.besu_image_tag != "latest" && can(regex("^([0-9A-Za-z][0-9A-Za-z._-]{0,127}|sha256:[0-9a-f]{64})$", var.besu_image_tag))',
+                "besu_image_tag must be a pinned tag or sha256 digest; latest is not allowed because rolling changes must be deliberate.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "data_volume_size_gib",
+        "number",
+        100,
+        "Size of each validator's encrypted gp3 data volume, in GiB (20-16384).",
+        "nodes",
+        (
+            _v(
+                "var.data_volume_size_gib >= 20 && var.data_volume_size_gib <= 16384 && floor(var.data_volume_size_gib) == var.data_volume_size_gib",
+                "data_volume_size_gib must be a whole number from 20 to 16384.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "root_volume_size_gib",
+        "number",
+        30,
+        "Size of each host's encrypted root volume, in GiB (30-200; the ECS-optimized AMI needs 30).",
+        "nodes",
+        (
+            _v(
+                "var.root_volume_size_gib >= 30 && var.root_volume_size_gib <= 200 && floor(var.root_volume_size_gib) == var.root_volume_size_gib",
+                "root_volume_size_gib must be a whole number from 30 to 200.",
+            ),
+        ),
+    ),
+)
+
+
+def variables_for(settings: Settings) -> Sequence[VariableSpec]:
+    """The variables that exist for this shape (existing-VPC inputs only in that mode, etc.)."""
+    active = {
+        "created_vpc": settings.vpc_mode == "create",
+        "existing_vpc": settings.vpc_mode == "existing",
+    }
+    return [spec for spec in NETWORK_VARIABLES if not spec.only_when or active[spec.only_when]]

@@ -1,0 +1,78 @@
+"""Shared fixtures: one synthesis of each app shape per test session.
+
+Importing the AWS provider bindings costs 10-20 s, so the synthesized trees are built once per
+session and tests read the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from besu_stack.node_runtime import use_project_node
+from besu_stack.settings import Settings
+
+use_project_node()
+
+StackJson = dict[str, Any]
+
+
+def synth_app(networks: Sequence[Settings], outdir: Path) -> Path:
+    """Synthesize an app with these networks into ``outdir`` (imports cdktf lazily)."""
+    from besu_stack.app import build_app
+
+    build_app(list(networks), outdir=outdir).synth()
+    return outdir
+
+
+def read_stack(outdir: Path, name: str) -> StackJson:
+    path = outdir / "stacks" / name / "cdk.tf.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def default_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default network (``Settings()``), synthesized once."""
+    return synth_app([Settings()], tmp_path_factory.mktemp("default") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def default_stack(default_outdir: Path) -> StackJson:
+    """The default network stack's JSON."""
+    return read_stack(default_outdir, "besu")
+
+
+@pytest.fixture(scope="session")
+def state_stack(default_outdir: Path) -> StackJson:
+    """The default state-bootstrap stack's JSON."""
+    return read_stack(default_outdir, "besu-state")
+
+
+@pytest.fixture(scope="session")
+def synth_settings(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], StackJson]:
+    """Synthesize one network of a given shape (cached per shape) and return its stack JSON."""
+    cache: dict[Settings, StackJson] = {}
+
+    def synth(settings: Settings) -> StackJson:
+        if settings not in cache:
+            outdir = synth_app([settings], tmp_path_factory.mktemp("shape") / "cdktf.out")
+            cache[settings] = read_stack(outdir, settings.network_name)
+        return cache[settings]
+
+    return synth
+
+
+def resources(stack: StackJson, kind: str) -> dict[str, dict[str, Any]]:
+    """All resources of one Terraform type in a stack, by logical id."""
+    return stack.get("resource", {}).get(kind, {})
+
+
+def only_resource(stack: StackJson, kind: str) -> dict[str, Any]:
+    """The single resource of a type; fails when there is not exactly one."""
+    found = resources(stack, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.values()))

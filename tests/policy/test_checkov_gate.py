@@ -1,0 +1,84 @@
+"""The policy gate: checkov over every synthesized stack, failing on unjustified findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from besu_stack.policy.gate import Finding, find_checkov, judge, run_gate
+from besu_stack.policy.suppressions import SUPPRESSIONS, Suppression
+
+
+def _report(failed: list[tuple[str, str, str]], passed: int = 0) -> dict[str, object]:
+    return {
+        "check_type": "terraform_json",
+        "results": {
+            "passed_checks": [
+                {"check_id": "CKV_OK", "resource": "x.y", "file_path": "/s/cdk.tf.json"}
+            ]
+            * passed,
+            "failed_checks": [
+                {
+                    "check_id": c,
+                    "resource": r,
+                    "file_path": f"/{stack}/cdk.tf.json",
+                    "check_name": "n",
+                }
+                for c, stack, r in failed
+            ],
+        },
+    }
+
+
+def test_unsuppressed_failure_fails_the_gate() -> None:
+    result = judge([_report([("CKV_AWS_1", "net", "aws_s3_bucket.b_1234")])], suppressions=())
+    assert not result.ok
+    assert result.unaccepted == [Finding("CKV_AWS_1", "n", "net", "aws_s3_bucket.b_1234")]
+
+
+def test_suppression_is_scoped_to_check_stack_and_resource() -> None:
+    s = Suppression("CKV_AWS_1", "aws_s3_bucket.b_*", "reason", stack="*-state")
+    result = judge(
+        [
+            _report(
+                [
+                    ("CKV_AWS_1", "net-state", "aws_s3_bucket.b_1234"),
+                    ("CKV_AWS_1", "net", "aws_s3_bucket.b_1234"),
+                    ("CKV_AWS_2", "net-state", "aws_s3_bucket.b_1234"),
+                    ("CKV_AWS_1", "net-state", "aws_s3_bucket.other_1"),
+                ]
+            )
+        ],
+        suppressions=[s],
+    )
+    assert len(result.accepted) == 1
+    assert len(result.unaccepted) == 3
+    assert not result.ok
+
+
+def test_stale_suppression_fails_the_gate() -> None:
+    s = Suppression("CKV_AWS_9", "aws_s3_bucket.gone_*", "reason", stack="*-state")
+    result = judge(
+        [_report([], passed=1), _report([("CKV_AWS_1", "net-state", "x.y")])],
+        suppressions=[s, Suppression("CKV_AWS_1", "x.y", "r")],
+    )
+    assert result.unused == [s]
+    assert not result.ok
+
+
+def test_every_suppression_has_a_reason_and_a_resource_scope() -> None:
+    for s in SUPPRESSIONS:
+        assert len(s.reason) > 40, s
+        assert s.resource != "*" and "." in s.resource, s
+
+
+@pytest.mark.policy
+@pytest.mark.synth
+def test_checkov_passes_every_synthesized_stack(default_outdir: Path) -> None:
+    checkov = find_checkov()
+    assert checkov is not None, "checkov is missing: `make tools` installs it into .tools/checkov"
+    result = run_gate(default_outdir, checkov=checkov)
+    assert set(result.stacks) == {"besu", "besu-state"}
+    assert result.passed > 0
+    assert result.ok, result.report()
