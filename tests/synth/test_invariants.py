@@ -61,7 +61,7 @@ def test_two_synths_are_byte_identical(default_outdir: Path, tmp_path: Path) -> 
 
 
 def test_synth_needs_no_credentials_and_no_network(default_outdir: Path, tmp_path: Path) -> None:
-    """A fresh process with AWS variables unset, an empty HOME, sockets blocked in Python and,
+    """`python main.py` in a fresh process with AWS variables unset, an empty HOME, sockets blocked in Python and,
     where unshare is available, no network interface at all for Python and Node."""
     blocker = tmp_path / "blocker"
     blocker.mkdir()
@@ -73,11 +73,9 @@ def test_synth_needs_no_credentials_and_no_network(default_outdir: Path, tmp_pat
     }
     env.update(HOME=str(home), PYTHONPATH=os.pathsep.join([str(blocker), str(ROOT)]))
     outdir = tmp_path / "offline"
-    command = [
-        sys.executable,
-        "-c",
-        f"import sys; from besu_stack.cli import main; sys.exit(main(['synth', '--outdir', {str(outdir)!r}]))",
-    ]
+    # main.py is what `cdktf synth` runs; the CLI passes the output directory as CDKTF_OUTDIR.
+    env["CDKTF_OUTDIR"] = str(outdir)
+    command = [sys.executable, str(ROOT / "main.py")]
     if (
         shutil.which("unshare")
         and subprocess.run(["unshare", "-n", "true"], check=False).returncode == 0
