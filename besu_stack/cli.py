@@ -177,7 +177,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif not Path(args.outdir, "manifest.json").is_file():
         raise UserError(f"{args.outdir}/manifest.json not found: run `besu-stack synth` first")
     _progress("running checkov over the synthesized stacks")
-    result = run_gate(Path(args.outdir), checkov=checkov)
+    # Stale suppressions only fail the test suite's gate over the default shape; other shapes
+    # (an existing VPC, say) legitimately leave some unmatched.
+    result = run_gate(Path(args.outdir), checkov=checkov, strict=False)
     print(result.as_json() if args.json else result.report())
     return EXIT_OK if result.ok else EXIT_FAILED
 

@@ -176,6 +176,131 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
         "Whether each connection to the endpoint service must be accepted by the service owner.",
         "access",
     ),
+    VariableSpec(
+        "privatelink_private_dns_name",
+        "string",
+        "",
+        "Private DNS name of the endpoint service (e.g. rpc.besu.example.com; you must verify the domain with the TXT record AWS gives). Empty: consumers use the endpoint's own DNS names.",
+        "access",
+        (
+            _v(
+                'var.privatelink_private_dns_name == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\\\.)+[a-z]{2,63}$", var.privatelink_private_dns_name))',
+                "privatelink_private_dns_name must be empty or a lowercase DNS name such as rpc.besu.example.com.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_ws_enabled",
+        "bool",
+        False,
+        "Whether JSON-RPC over WebSocket (port 8546) is offered through the NLB and PrivateLink besides HTTP (port 8545).",
+        "access",
+    ),
+    VariableSpec(
+        "rpc_certificate_arn",
+        "string",
+        "",
+        "ARN of an ACM certificate for TLS listeners (policy ELBSecurityPolicy-TLS13-1-2-2021-06). Empty: the listeners are plain TCP (PrivateLink traffic stays on the AWS network either way).",
+        "access",
+        (
+            _v(
+                'var.rpc_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$", var.rpc_certificate_arn))',
+                "rpc_certificate_arn must be empty or an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/0123abcd-0123-4567-89ab-0123456789ab.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_nlb_deletion_protection",
+        "bool",
+        True,
+        "Whether the JSON-RPC load balancer is protected from deletion (set false before destroying the network).",
+        "access",
+    ),
+    VariableSpec(
+        "rpc_nlb_access_logs_enabled",
+        "bool",
+        True,
+        "Whether the load balancer writes access logs to its encrypted bucket (AWS logs TLS listeners only).",
+        "access",
+    ),
+    VariableSpec(
+        "rpc_health_check_min_peers",
+        "number",
+        1,
+        "Peers a node needs for the load balancer to send it traffic (Besu /readiness minPeers); use 0 for a single-validator network.",
+        "access",
+        (
+            _v(
+                "var.rpc_health_check_min_peers >= 0 && var.rpc_health_check_min_peers <= 100 && floor(var.rpc_health_check_min_peers) == var.rpc_health_check_min_peers",
+                "rpc_health_check_min_peers must be a whole number from 0 to 100.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_health_check_max_blocks_behind",
+        "number",
+        2,
+        "Blocks a node may lag behind its peers and still receive traffic (Besu /readiness maxBlocksBehind).",
+        "access",
+        (
+            _v(
+                "var.rpc_health_check_max_blocks_behind >= 0 && var.rpc_health_check_max_blocks_behind <= 1000 && floor(var.rpc_health_check_max_blocks_behind) == var.rpc_health_check_max_blocks_behind",
+                "rpc_health_check_max_blocks_behind must be a whole number from 0 to 1000.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_health_check_interval_seconds",
+        "number",
+        10,
+        "Seconds between two readiness checks of a node by the load balancer (10-300; each check times out after 5).",
+        "access",
+        (
+            _v(
+                "var.rpc_health_check_interval_seconds >= 10 && var.rpc_health_check_interval_seconds <= 300 && floor(var.rpc_health_check_interval_seconds) == var.rpc_health_check_interval_seconds",
+                "rpc_health_check_interval_seconds must be a whole number from 10 to 300.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_health_check_healthy_threshold",
+        "number",
+        3,
+        "Consecutive passing readiness checks before a node receives traffic (2-10).",
+        "access",
+        (
+            _v(
+                "var.rpc_health_check_healthy_threshold >= 2 && var.rpc_health_check_healthy_threshold <= 10 && floor(var.rpc_health_check_healthy_threshold) == var.rpc_health_check_healthy_threshold",
+                "rpc_health_check_healthy_threshold must be a whole number from 2 to 10.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_health_check_unhealthy_threshold",
+        "number",
+        3,
+        "Consecutive failing readiness checks before a node stops receiving traffic (2-10).",
+        "access",
+        (
+            _v(
+                "var.rpc_health_check_unhealthy_threshold >= 2 && var.rpc_health_check_unhealthy_threshold <= 10 && floor(var.rpc_health_check_unhealthy_threshold) == var.rpc_health_check_unhealthy_threshold",
+                "rpc_health_check_unhealthy_threshold must be a whole number from 2 to 10.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_deregistration_delay_seconds",
+        "number",
+        30,
+        "Seconds a node leaving the load balancer keeps serving open connections; short, so rolling changes move on quickly (0-3600).",
+        "access",
+        (
+            _v(
+                "var.rpc_deregistration_delay_seconds >= 0 && var.rpc_deregistration_delay_seconds <= 3600 && floor(var.rpc_deregistration_delay_seconds) == var.rpc_deregistration_delay_seconds",
+                "rpc_deregistration_delay_seconds must be a whole number from 0 to 3600.",
+            ),
+        ),
+    ),
     # --- nodes ---------------------------------------------------------------------------------
     VariableSpec(
         "instance_type",

@@ -76,3 +76,31 @@ def only_resource(stack: StackJson, kind: str) -> dict[str, Any]:
     found = resources(stack, kind)
     assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
     return next(iter(found.values()))
+
+
+def resource_at(stack: StackJson, kind: str, path_suffix: str) -> dict[str, Any]:
+    """The single resource of a type whose construct path ends with ``path_suffix``."""
+    found = [
+        r
+        for r in resources(stack, kind).values()
+        if r["//"]["metadata"]["path"].endswith("/" + path_suffix)
+    ]
+    assert len(found) == 1, f"expected one {kind} at .../{path_suffix}, found {len(found)}"
+    return found[0]
+
+
+def address_of(stack: StackJson, kind: str, path_suffix: str, block: str = "resource") -> str:
+    """``<type>.<logical id>`` (``data.<type>.<id>`` for data sources) of one resource by path."""
+    ids = [
+        logical_id
+        for logical_id, r in stack.get(block, {}).get(kind, {}).items()
+        if r["//"]["metadata"]["path"].endswith("/" + path_suffix)
+    ]
+    assert len(ids) == 1, f"expected one {kind} at .../{path_suffix}, found {ids}"
+    prefix = "data." if block == "data" else ""
+    return f"{prefix}{kind}.{ids[0]}"
+
+
+def ref(stack: StackJson, kind: str, path_suffix: str, attribute: str) -> str:
+    """The interpolation ``${<type>.<id>.<attribute>}`` that refers to one resource's attribute."""
+    return "${" + address_of(stack, kind, path_suffix) + "." + attribute + "}"

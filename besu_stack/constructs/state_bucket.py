@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
@@ -34,7 +34,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from besu_stack.constructs.iam import policy_document
+from besu_stack.constructs.iam import Statement, policy_document
 from besu_stack.constructs.platform import Platform
 
 
@@ -44,9 +44,13 @@ class SecureBucket(Construct):
     Encrypted with ``kms_key_arn`` (SSE-KMS with bucket keys) when given; otherwise with SSE-S3,
     which is what S3 server access logging requires of its target bucket. Public access is
     blocked, ACLs are disabled (bucket owner enforced), noncurrent versions expire after
-    ``noncurrent_days`` and, when ``log_bucket`` is given, access logs go there.
+    ``noncurrent_days`` (and current objects after ``expiration_days`` when given; by default
+    they are kept) and, when ``log_bucket`` is given, access logs go there.
+    ``extra_statements`` receives the bucket ARN and returns statements added to the bucket
+    policy (e.g. for a log delivery service); by default the policy only refuses plain HTTP.
 
-    Attributes: ``bucket`` (the ``S3Bucket``), ``bucket_name``, ``bucket_arn``.
+    Attributes: ``bucket`` (the ``S3Bucket``), ``bucket_name``, ``bucket_arn``, ``policy`` (the
+    ``S3BucketPolicy``, for ``depends_on`` of writers that check it).
     """
 
     def __init__(
@@ -62,6 +66,8 @@ class SecureBucket(Construct):
         access_log_sources: Sequence[str] = (),
         account_id: str = "",
         force_destroy: bool = False,
+        expiration_days: float | None = None,
+        extra_statements: Callable[[str], Sequence[Statement]] | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.bucket = S3Bucket(self, "bucket", bucket=bucket_name, force_destroy=force_destroy)
@@ -128,6 +134,8 @@ class SecureBucket(Construct):
                         S3BucketLifecycleConfigurationRuleExpiration(
                             expired_object_delete_marker=True
                         )
+                        if expiration_days is None
+                        else S3BucketLifecycleConfigurationRuleExpiration(days=expiration_days)
                     ],
                     abort_incomplete_multipart_upload=[
                         S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
@@ -161,7 +169,11 @@ class SecureBucket(Construct):
                     },
                 }
             )
-        S3BucketPolicy(self, "policy", bucket=bucket_id, policy=policy_document(statements))
+        if extra_statements is not None:
+            statements.extend(dict(s) for s in extra_statements(self.bucket.arn))
+        self.policy = S3BucketPolicy(
+            self, "policy", bucket=bucket_id, policy=policy_document(statements)
+        )
         if log_bucket is not None:
             S3BucketLoggingA(
                 self,

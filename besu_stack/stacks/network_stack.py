@@ -6,8 +6,10 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from besu_stack.constructs.naming import Naming
+from besu_stack.constructs.network import CreatedVpc, ExistingVpc, Network
 from besu_stack.constructs.network_key import NetworkKey
 from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.private_link import PrivateLink, ReadinessCheck
 from besu_stack.settings import Settings
 from besu_stack.stacks.backend import configure_backend
 from besu_stack.stacks.inputs import NetworkInputs
@@ -45,6 +47,56 @@ class BesuNetworkStack(TerraformStack):
             naming=self.naming,
             platform=self.platform,
             deletion_window_days=self.inputs.number("kms_deletion_window_days"),
+            # ELB access-log delivery writes SSE-KMS objects to the PrivateLink log bucket.
+            extra_service_principals=["delivery.logs.amazonaws.com"],
+        )
+        inputs = self.inputs
+        vpc: CreatedVpc | ExistingVpc = (
+            CreatedVpc(
+                cidr=inputs.string("vpc_cidr"),
+                availability_zone_count=inputs.number("availability_zone_count"),
+            )
+            if settings.vpc_mode == "create"
+            else ExistingVpc(
+                vpc_id=inputs.string("existing_vpc_id"),
+                subnet_ids=inputs.strings("existing_subnet_ids"),
+            )
+        )
+        self.network = Network(
+            self,
+            "network",
+            naming=self.naming,
+            platform=self.platform,
+            vpc=vpc,
+            kms_key_arn=self.network_key.key_arn,
+            log_retention_days=inputs.number("log_retention_days"),
+        )
+        self.private_link = PrivateLink(
+            self,
+            "private_link",
+            naming=self.naming,
+            platform=self.platform,
+            vpc_id=self.network.vpc_id,
+            vpc_cidr=self.network.vpc_cidr,
+            subnet_ids=self.network.subnet_ids,
+            node_security_group_id=self.network.node_security_group_id,
+            kms_key_arn=self.network_key.key_arn,
+            allowed_principals=inputs.strings("privatelink_allowed_principals"),
+            acceptance_required=inputs.boolean("privatelink_acceptance_required"),
+            private_dns_name=inputs.string("privatelink_private_dns_name"),
+            ws_enabled=inputs.boolean("rpc_ws_enabled"),
+            certificate_arn=inputs.string("rpc_certificate_arn"),
+            readiness=ReadinessCheck(
+                min_peers=inputs.number("rpc_health_check_min_peers"),
+                max_blocks_behind=inputs.number("rpc_health_check_max_blocks_behind"),
+                interval_seconds=inputs.number("rpc_health_check_interval_seconds"),
+                healthy_threshold=inputs.number("rpc_health_check_healthy_threshold"),
+                unhealthy_threshold=inputs.number("rpc_health_check_unhealthy_threshold"),
+            ),
+            deregistration_delay_seconds=inputs.number("rpc_deregistration_delay_seconds"),
+            deletion_protection=inputs.boolean("rpc_nlb_deletion_protection"),
+            access_logs_enabled=inputs.boolean("rpc_nlb_access_logs_enabled"),
+            log_retention_days=inputs.number("log_retention_days"),
         )
 
         self._output(
@@ -67,6 +119,65 @@ class BesuNetworkStack(TerraformStack):
             "kms_key_arn",
             self.network_key.key_arn,
             "ARN of the customer-managed KMS key that encrypts the network's data.",
+        )
+        self._network_outputs()
+
+    def _network_outputs(self) -> None:
+        network, link = self.network, self.private_link
+        self._output("vpc_id", network.vpc_id, "ID of the VPC the nodes run in.")
+        self._output("vpc_cidr_block", network.vpc_cidr, "IPv4 CIDR block of that VPC.")
+        self._output(
+            "subnet_ids", network.subnet_ids, "IDs of the private subnets of the nodes and the NLB."
+        )
+        self._output(
+            "node_security_group_id",
+            network.node_security_group_id,
+            "Security group of the Besu nodes.",
+        )
+        self._output(
+            "vpc_endpoint_security_group_id",
+            network.endpoint_security_group_id,
+            "Security group of the interface VPC endpoints (HTTPS from the VPC only).",
+        )
+        self._output(
+            "health_checker_security_group_id",
+            network.health_checker_security_group_id,
+            "Security group whose members may reach the nodes' admin RPC port.",
+        )
+        self._output(
+            "flow_log_group_name",
+            network.flow_log_group_name,
+            "CloudWatch log group receiving the network's VPC flow logs.",
+        )
+        self._output(
+            "rpc_nlb_dns_name",
+            link.nlb_dns_name,
+            "DNS name of the internal JSON-RPC load balancer (reachable from inside the VPC).",
+        )
+        self._output(
+            "rpc_nlb_security_group_id",
+            link.security_group_id,
+            "Security group of the JSON-RPC load balancer.",
+        )
+        self._output(
+            "rpc_endpoint_service_name",
+            link.endpoint_service_name,
+            "Service name consumers put in their interface VPC endpoint (see docs/privatelink.md).",
+        )
+        self._output(
+            "rpc_endpoint_service_id",
+            link.endpoint_service_id,
+            "ID of the JSON-RPC VPC endpoint service (to accept connection requests).",
+        )
+        self._output(
+            "rpc_target_group_arns",
+            link.target_group_arns,
+            "ARNs of the JSON-RPC target groups (HTTP, and WebSocket when enabled).",
+        )
+        self._output(
+            "rpc_access_log_bucket_name",
+            link.access_log_bucket_name,
+            "Bucket receiving the load balancer's access logs.",
         )
 
     def _output(self, name: str, value: object, description: str) -> TerraformOutput:

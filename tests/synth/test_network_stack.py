@@ -54,7 +54,12 @@ def test_network_kms_key_rotates_and_is_named_after_the_network(default_stack: S
     assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     policy = json.loads(key["policy"])
     sids = {s["Sid"] for s in policy["Statement"]}
-    assert sids == {"AccountAdministersKeyThroughIam", "CloudWatchLogsEncryptsThisRegionsLogGroups"}
+    assert sids == {
+        "AccountAdministersKeyThroughIam",
+        "CloudWatchLogsEncryptsThisRegionsLogGroups",
+        # ELB access-log delivery to the PrivateLink log bucket (SSE-KMS).
+        "AwsServicesOfThisAccountUseKey",
+    }
     assert only_resource(default_stack, "aws_kms_alias")["name"] == "alias/besu-key"
 
 
