@@ -22,7 +22,7 @@ export JSII_NODE := $(CURDIR)/.tools/node/bin/node
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed tools  ## create .venv with the package and dev tools, plus Node and checkov
+setup: $(VENV)/.installed tools .build/lambda-wheels/.complete  ## create .venv with the package and dev tools, Node, checkov, Lambda wheels
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing besu-stack[dev]"
@@ -42,6 +42,12 @@ tools: .tools/node/bin/node .tools/checkov/bin/checkov  ## Node 22 for jsii, che
 	npm install --prefix .tools/node --no-audit --no-fund --no-save --silent "$$pkg@$(NODE_VERSION)" && \
 	mkdir -p .tools/node/bin && ln -sf "../node_modules/$$pkg/bin/node" $@
 	@$@ --version
+
+.build/lambda-wheels/.complete: lambda_src/requirements.txt $(VENV)/.installed
+	@echo "==> downloading the Lambdas' pinned wheels (arm64, Python 3.12) into .build/lambda-wheels"
+	rm -rf .build/lambda-wheels
+	$(BIN)/besu-stack lambda-wheels --dest .build/lambda-wheels
+	@touch $@
 
 .tools/checkov/bin/checkov:
 	@echo "==> installing checkov $(CHECKOV_VERSION) into its own venv (it pins an old boto3)"

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from besu_stack import __version__
+from besu_stack.errors import MissingSetupError
 from besu_stack.settings import LoadedSettings, Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except (SettingsError, UserError) as exc:
+    except (SettingsError, UserError, MissingSetupError) as exc:
         print(f"besu-stack: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="file to write (default: %(default)s; - for stdout)",
     )
     tfvars.set_defaults(func=cmd_tfvars)
+
+    wheels = sub.add_parser(
+        "lambda-wheels",
+        help="download the Lambdas' pinned third-party wheels (a setup step; synth never downloads)",
+    )
+    wheels.add_argument("--dest", default=None, help="directory (default: .build/lambda-wheels)")
+    wheels.set_defaults(func=cmd_lambda_wheels)
 
     _register_optional(sub)
     return parser
@@ -214,6 +222,18 @@ def cmd_tfvars(args: argparse.Namespace) -> int:
     else:
         Path(args.output).write_text(text, encoding="utf-8")
         _progress(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def cmd_lambda_wheels(args: argparse.Namespace) -> int:
+    """``besu-stack lambda-wheels``: fetch the Lambdas' wheels for arm64 / Python 3.12."""
+    from besu_stack.lambda_package import download_lambda_wheels
+    from besu_stack.lambda_paths import DEFAULT_WHEELS_DIR
+
+    dest = Path(args.dest) if args.dest else DEFAULT_WHEELS_DIR
+    _progress(f"downloading the Lambda wheels (arm64, Python 3.12) into {dest}")
+    wheels = download_lambda_wheels(dest)
+    _progress(f"{len(wheels)} wheels in {dest}")
     return EXIT_OK
 
 

@@ -24,6 +24,9 @@ def use_project_node(
     the first ``cdktf`` import starts the jsii kernel.
     """
     env = os.environ if environ is None else environ
+    # jsii's bundled code calls util.isArray, which Node 22 reports as deprecated on every
+    # synth; the warning is about jsii's internals and says nothing actionable to the user.
+    env.setdefault("NODE_OPTIONS", "--no-deprecation")
     if env.get("JSII_NODE"):
         return None
     if node.is_file() and os.access(node, os.X_OK):

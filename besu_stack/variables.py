@@ -301,6 +301,61 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
             ),
         ),
     ),
+    # --- chain ---------------------------------------------------------------------------------
+    # Written into genesis.json by the key Lambda on the first apply. The genesis of a running
+    # chain is never regenerated, so changing these later changes nothing on that chain.
+    VariableSpec(
+        "chain_id",
+        "number",
+        1981,
+        "Chain ID of the network (EIP-155), written into genesis on the first apply. Pick one no other network of yours uses; it cannot change later.",
+        "chain",
+        (
+            _v(
+                "var.chain_id >= 1 && var.chain_id <= 4503599627370495 && floor(var.chain_id) == var.chain_id",
+                "chain_id must be a whole number from 1 to 4503599627370495 (2^52 - 1).",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "block_period_seconds",
+        "number",
+        2,
+        "Target seconds between blocks (genesis blockperiodseconds; Besu's documented default for BFT networks is 2).",
+        "chain",
+        (
+            _v(
+                "var.block_period_seconds >= 1 && var.block_period_seconds <= 60 && floor(var.block_period_seconds) == var.block_period_seconds",
+                "block_period_seconds must be a whole number from 1 to 60.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "request_timeout_seconds",
+        "number",
+        4,
+        "Seconds before a BFT round times out and a new round starts (genesis requesttimeoutseconds); keep it about twice the block period.",
+        "chain",
+        (
+            _v(
+                "var.request_timeout_seconds >= 2 && var.request_timeout_seconds <= 600 && floor(var.request_timeout_seconds) == var.request_timeout_seconds",
+                "request_timeout_seconds must be a whole number from 2 to 600.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "epoch_length",
+        "number",
+        30000,
+        "Blocks per epoch, after which pending validator votes are discarded (genesis epochlength; Besu's documented default is 30000).",
+        "chain",
+        (
+            _v(
+                "var.epoch_length >= 100 && var.epoch_length <= 1000000000 && floor(var.epoch_length) == var.epoch_length",
+                "epoch_length must be a whole number from 100 to 1000000000.",
+            ),
+        ),
+    ),
     # --- nodes ---------------------------------------------------------------------------------
     VariableSpec(
         "instance_type",

@@ -71,7 +71,7 @@ class Network(Construct):
 
     In both cases: gateway endpoints for S3 and DynamoDB and interface endpoints (private DNS on)
     for every API in :mod:`besu_stack.constructs.endpoints`; flow logs (of the VPC, or of the
-    given subnets) to a log group encrypted with ``kms_key_arn``; and three security groups:
+    given subnets) to a log group encrypted with ``kms_key_arn``; and four security groups:
 
     - nodes: p2p (TCP and UDP) from nodes, metrics from the VPC, the admin RPC port from the
       health checker; egress only to nodes (p2p), the interface endpoints and the gateway
@@ -79,9 +79,11 @@ class Network(Construct):
     - VPC endpoints: HTTPS from the VPC CIDR only.
     - health checker (for the Lambda added later): no ingress; egress to the nodes' admin RPC
       port and to the endpoints.
+    - control plane (Lambdas that only call AWS APIs): no ingress; egress to the endpoints only.
 
     Attributes: ``vpc_id``, ``vpc_cidr``, ``subnet_ids``, ``node_security_group_id``,
     ``endpoint_security_group_id``, ``health_checker_security_group_id``,
+    ``control_plane_security_group_id``,
     ``flow_log_group_name``, ``interface_endpoint_services``, ``gateway_endpoint_services``.
     """
 
@@ -133,7 +135,16 @@ class Network(Construct):
             vpc_id=self.vpc_id,
             tags={"Name": naming.name("health-checker")},
         )
+        self.control_plane_security_group = SecurityGroup(
+            self,
+            "control_plane_security_group",
+            name=naming.name("control-plane"),
+            description="Lambdas that only call AWS APIs (key generation, lifecycle hooks)",
+            vpc_id=self.vpc_id,
+            tags={"Name": naming.name("control-plane")},
+        )
         self.node_security_group_id: str = self.node_security_group.id
+        self.control_plane_security_group_id: str = self.control_plane_security_group.id
         self.endpoint_security_group_id: str = self.endpoint_security_group.id
         self.health_checker_security_group_id: str = self.health_checker_security_group.id
 
@@ -393,7 +404,12 @@ class Network(Construct):
         )
         gateways = TerraformIterator.from_list(self.gateway_endpoint_services)
         gateway_ref = f"{self.gateway_endpoints.terraform_resource_type}.{self.gateway_endpoints.friendly_unique_id}"
-        for who, group in (("node", node), ("health_checker", checker)):
+        control_plane = self.control_plane_security_group_id
+        for who, group in (
+            ("node", node),
+            ("health_checker", checker),
+            ("control_plane", control_plane),
+        ):
             VpcSecurityGroupEgressRule(
                 self,
                 f"{who}_https_to_interface_endpoints",

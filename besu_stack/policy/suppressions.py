@@ -32,6 +32,8 @@ class Suppression:
 
 
 _STATE_STACK = "*-state"
+_NETWORK_STACK = "*"
+"""Network stacks are named after their network; resource patterns keep these entries scoped."""
 _NLB_LOG_BUCKET = "aws_s3_bucket.private_link_access_logs_bucket_*"
 
 SUPPRESSIONS: tuple[Suppression, ...] = (
@@ -113,5 +115,51 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         "A log bucket's objects are written by S3 log delivery; notifications on them would fire "
         "for every log object with no consumer.",
         _STATE_STACK,
+    ),
+    # --- network stack: validator keys (besu_stack/constructs/validator_keys.py) ------------
+    Suppression(
+        "CKV2_AWS_57",
+        "aws_secretsmanager_secret.validator_keys_slot_*",
+        "A validator's node key is its identity on the chain: rotating it would silently remove "
+        "the validator from the network (changing the set is a BFT vote). Access is restricted "
+        "by a resource policy to the key Lambda and the slot's node instead.",
+        _NETWORK_STACK,
+    ),
+    Suppression(
+        "CKV_AWS_116",
+        "resource.validator_keys_keygen_function_*",
+        "The key Lambda is only invoked synchronously by Terraform (aws_lambda_invocation); a "
+        "failure fails the apply and is retried by the next apply, so a DLQ would never receive "
+        "anything.",
+        _NETWORK_STACK,
+    ),
+    Suppression(
+        "CKV_AWS_272",
+        "resource.validator_keys_keygen_function_*",
+        "The package is built deterministically from this repository at synth time and its "
+        "SHA-256 is pinned in the plan (source_code_hash); an AWS Signer profile is an "
+        "organisation-level choice this stack does not impose.",
+        _NETWORK_STACK,
+    ),
+    Suppression(
+        "CKV_AWS_18",
+        "aws_s3_bucket.validator_keys_artifacts_bucket_*",
+        "Holds two public-data files (genesis, static nodes) written once by the key Lambda and "
+        "read by nodes; S3 access logs need an SSE-S3 target bucket of their own. Object-level "
+        "auditing is available through CloudTrail data events.",
+        _NETWORK_STACK,
+    ),
+    Suppression(
+        "CKV_AWS_144",
+        "aws_s3_bucket.validator_keys_artifacts_bucket_*",
+        "genesis.json and static-nodes.json are regenerable from the registry's public data; "
+        "cross-region replication would add cost without protecting anything secret or unique.",
+        _NETWORK_STACK,
+    ),
+    Suppression(
+        "CKV2_AWS_62",
+        "aws_s3_bucket.validator_keys_artifacts_bucket_*",
+        "Nothing consumes events for the two network files; nodes read them at boot.",
+        _NETWORK_STACK,
     ),
 )

@@ -10,6 +10,8 @@ from besu_stack.constructs.network import CreatedVpc, ExistingVpc, Network
 from besu_stack.constructs.network_key import NetworkKey
 from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.private_link import PrivateLink, ReadinessCheck
+from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.validator_keys import ValidatorKeys, genesis_options_json
 from besu_stack.settings import Settings
 from besu_stack.stacks.backend import configure_backend
 from besu_stack.stacks.inputs import NetworkInputs
@@ -30,6 +32,8 @@ class BesuNetworkStack(TerraformStack):
         super().__init__(scope, id)
         self.settings = settings
         self.naming = Naming(settings.network_name)
+        self.node_domain = f"{settings.network_name}.besu.internal"
+        """Private DNS domain of the nodes: slot i is ``validator-<i>.<node_domain>``."""
         self.inputs = NetworkInputs(self, settings)
         configure_aws_provider(
             self,
@@ -99,6 +103,30 @@ class BesuNetworkStack(TerraformStack):
             log_retention_days=inputs.number("log_retention_days"),
         )
 
+        self.registry = ValidatorRegistry(
+            self, "registry", naming=self.naming, kms_key_arn=self.network_key.key_arn
+        )
+        self.validator_keys = ValidatorKeys(
+            self,
+            "validator_keys",
+            naming=self.naming,
+            platform=self.platform,
+            validator_count=settings.validator_count,
+            protocol=settings.consensus,
+            chain_id=inputs.number("chain_id"),
+            genesis_options_json=genesis_options_json(
+                inputs.number("block_period_seconds"),
+                inputs.number("request_timeout_seconds"),
+                inputs.number("epoch_length"),
+            ),
+            private_zone_domain=self.node_domain,
+            registry=self.registry,
+            kms_key_arn=self.network_key.key_arn,
+            log_retention_days=inputs.number("log_retention_days"),
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.control_plane_security_group_id,
+        )
+
         self._output(
             "network_name",
             settings.network_name,
@@ -121,6 +149,30 @@ class BesuNetworkStack(TerraformStack):
             "ARN of the customer-managed KMS key that encrypts the network's data.",
         )
         self._network_outputs()
+        self._key_outputs()
+
+    def _key_outputs(self) -> None:
+        keys = self.validator_keys
+        self._output(
+            "validator_addresses",
+            keys.validator_addresses_expression(),
+            "Validator addresses by slot, from the key Lambda's result (public data only).",
+        )
+        self._output(
+            "validator_secret_arns",
+            keys.secret_arns,
+            "ARNs of the Secrets Manager secrets holding each slot's node key, by slot.",
+        )
+        self._output(
+            "registry_table_name",
+            self.registry.table_name,
+            "DynamoDB table mapping validator slots to keys and nodes.",
+        )
+        self._output(
+            "artifact_bucket_name",
+            keys.artifact_bucket_name,
+            "S3 bucket holding genesis.json and static-nodes.json.",
+        )
 
     def _network_outputs(self) -> None:
         network, link = self.network, self.private_link

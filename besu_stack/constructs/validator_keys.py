@@ -1,0 +1,235 @@
+"""Validator keys generated inside AWS during the one apply, and the network's genesis files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from cdktf import Fn, Token
+from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
+from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import SecretsmanagerSecretPolicy
+from constructs import Construct
+
+from besu_stack.besu.extra_data import Protocol
+from besu_stack.constructs.iam import Statement, policy_document
+from besu_stack.constructs.naming import Naming
+from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.python_function import PythonFunction
+from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.state_bucket import SecureBucket
+
+GENESIS_OBJECT_KEY = "genesis.json"
+STATIC_NODES_OBJECT_KEY = "static-nodes.json"
+SECRET_RECOVERY_WINDOW_DAYS = 30
+"""A deleted validator key can be restored for 30 days (the maximum): a key is an identity."""
+
+
+def secret_name(naming: Naming, slot: int) -> str:
+    """Secrets Manager name of a slot's node key (the key Lambda derives the same name)."""
+    return f"{naming.network_name}/validator-{slot}/key"
+
+
+class ValidatorKeys(Construct):
+    """One secret per validator slot, filled by a key-generation Lambda that Terraform invokes.
+
+    * ``validator_count`` secrets named ``<network>/validator-<slot>/key``, encrypted with the
+      network's KMS key, never rotated (a validator key is an identity), recoverable for 30
+      days after deletion, with a resource policy that refuses reading or writing the value to
+      every principal but the key Lambda and ``reader_role_arns``.
+    * An artifact bucket (KMS-encrypted, versioned, private, TLS-only) for ``genesis.json`` and
+      ``static-nodes.json``.
+    * The key-generation Lambda and an ``aws_lambda_invocation`` of it, re-run whenever the
+      validator count changes. For each slot whose secret has no value it generates a key,
+      stores it, and records the slot's public data in the registry; then it writes genesis and
+      static-nodes (once: the genesis of a running chain is never regenerated). It never
+      overwrites a key; keys put into the secrets beforehand are used as they are (bring your
+      own keys). Its result, which Terraform keeps in state, holds public data only.
+
+    Attributes: ``secret_arns``, ``secret_names``, ``artifact_bucket_name``,
+    ``artifact_bucket_arn``, ``genesis_object_key``, ``static_nodes_object_key``,
+    ``function`` (the :class:`PythonFunction`), ``invocation_result``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        naming: Naming,
+        platform: Platform,
+        validator_count: int,
+        protocol: Protocol,
+        chain_id: float,
+        genesis_options_json: str,
+        private_zone_domain: str,
+        registry: ValidatorRegistry,
+        kms_key_arn: str,
+        log_retention_days: float,
+        subnet_ids: Sequence[str],
+        security_group_id: str,
+        reader_role_arns: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        self.secrets = [
+            SecretsmanagerSecret(
+                self,
+                f"slot_{slot}",
+                name=secret_name(naming, slot),
+                description=f"Besu node key of validator slot {slot} of network {naming.network_name}",
+                kms_key_id=kms_key_arn,
+                recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
+                tags={"besu:slot": str(slot)},
+            )
+            for slot in range(validator_count)
+        ]
+        self.secret_arns: list[str] = [s.arn for s in self.secrets]
+        self.secret_names: list[str] = [
+            secret_name(naming, slot) for slot in range(validator_count)
+        ]
+
+        self.artifacts = SecureBucket(
+            self,
+            "artifacts",
+            bucket_name=f"{naming.name('artifacts')}-{platform.account_id}-{platform.region}",
+            kms_key_arn=kms_key_arn,
+            noncurrent_days=365,
+        )
+        self.artifact_bucket_name: str = self.artifacts.bucket_name
+        self.artifact_bucket_arn: str = self.artifacts.bucket_arn
+        self.genesis_object_key = GENESIS_OBJECT_KEY
+        self.static_nodes_object_key = STATIC_NODES_OBJECT_KEY
+
+        bucket_arn = self.artifacts.bucket_arn
+        via = [
+            f"{service}.{platform.region}.amazonaws.com"
+            for service in ("secretsmanager", "s3", "dynamodb", "lambda")
+        ]
+        statements: list[Statement] = [
+            {
+                "Sid": "FillSlotSecrets",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                ],
+                "Resource": self.secret_arns,
+            },
+            {
+                "Sid": "RecordSlotPublicData",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                "Resource": registry.table_arn,
+            },
+            {
+                "Sid": "WriteGenesisAndStaticNodes",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [
+                    f"{bucket_arn}/{GENESIS_OBJECT_KEY}",
+                    f"{bucket_arn}/{STATIC_NODES_OBJECT_KEY}",
+                ],
+            },
+            {
+                # Without ListBucket a missing object reads as AccessDenied, not NoSuchKey.
+                "Sid": "SeeWhetherGenesisExists",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "UseNetworkKeyThroughTheseServicesOnly",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": via}},
+            },
+        ]
+        self.function = PythonFunction(
+            self,
+            "keygen",
+            function_name=naming.name("keygen"),
+            source="keygen",
+            description="Generates validator keys into empty slot secrets; writes genesis once",
+            platform=platform,
+            statements=statements,
+            environment={
+                "SECRET_NAME_PREFIX": naming.network_name,
+                "KMS_KEY_ID": kms_key_arn,
+                "REGISTRY_TABLE_NAME": registry.table_name,
+                "ARTIFACT_BUCKET_NAME": self.artifact_bucket_name,
+                "PRIVATE_ZONE_DOMAIN": private_zone_domain,
+                "CONSENSUS_PROTOCOL": protocol,
+                "CHAIN_ID": Token.as_string(chain_id),
+                "GENESIS_OPTIONS_JSON": genesis_options_json,
+            },
+            kms_key_arn=kms_key_arn,
+            log_retention_days=log_retention_days,
+            subnet_ids=subnet_ids,
+            security_group_ids=[security_group_id],
+            timeout_seconds=300,
+            memory_mb=512,
+            reserved_concurrency=1,
+        )
+
+        allowed = sorted({self.function.role_arn, *reader_role_arns})
+        for slot, secret in enumerate(self.secrets):
+            SecretsmanagerSecretPolicy(
+                self,
+                f"slot_{slot}_policy",
+                secret_arn=secret.arn,
+                block_public_policy=True,
+                policy=policy_document(
+                    [
+                        {
+                            "Sid": "OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": [
+                                "secretsmanager:GetSecretValue",
+                                "secretsmanager:PutSecretValue",
+                            ],
+                            "Resource": "*",
+                            "Condition": {"StringNotEquals": {"aws:PrincipalArn": allowed}},
+                        }
+                    ]
+                ),
+            )
+
+        self.invocation = LambdaInvocation(
+            self,
+            "generate",
+            function_name=self.function.function_name,
+            input=json.dumps({"validator_count": validator_count}, sort_keys=True),
+            # Runs on create and again whenever the validator count changes.
+            triggers={"validator_count": str(validator_count)},
+            depends_on=[*self.secrets, registry.table, self.artifacts.policy],
+        )
+        self.invocation_result: str = self.invocation.result
+
+    def validator_addresses_expression(self) -> str:
+        """A Terraform expression: the validator addresses from the Lambda's result, by slot."""
+        return Token.as_string(
+            f"${{[for s in jsondecode({self._result_ref()}).slots : s.address]}}"
+        )
+
+    def _result_ref(self) -> str:
+        return (
+            f"{self.invocation.terraform_resource_type}.{self.invocation.friendly_unique_id}.result"
+        )
+
+
+def genesis_options_json(
+    block_period_seconds: float, request_timeout_seconds: float, epoch_length: float
+) -> str:
+    """The key Lambda's ``GENESIS_OPTIONS_JSON`` built by Terraform from plan-time variables."""
+    return Token.as_string(
+        Fn.jsonencode(
+            {
+                "block_period_seconds": block_period_seconds,
+                "request_timeout_seconds": request_timeout_seconds,
+                "epoch_length": epoch_length,
+            }
+        )
+    )
