@@ -1,0 +1,43 @@
+"""Lambda entry point of the health checker: ``health.handler.handler``.
+
+Invoked by an EventBridge schedule (by default every minute); the event's content is ignored.
+Returns a public summary (see :func:`health.logic.run_check`). The configuration, the AWS
+clients and the HTTP pool are built once per cold start; a missing environment variable fails the
+import loudly. Run it with reserved concurrency 1: runs never overlap on purpose (and a
+conditional write guards each node if they do).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .config import HealthConfig
+from .errors import HealthCheckError
+from .log import JsonLogger
+from .logic import run_check
+from .rpc import BesuRpcClient
+from .store import Stores
+
+LOG = JsonLogger("health")
+CONFIG = HealthConfig.from_env(os.environ)
+STORES = Stores.from_boto3(
+    CONFIG.registry_table_name,
+    CONFIG.ecs_cluster_name,
+    CONFIG.ecs_service_name,
+    CONFIG.autoscaling_group_name,
+    CONFIG.metric_namespace,
+)
+RPC = BesuRpcClient(
+    CONFIG.signer_metrics_method, CONFIG.rpc_timeout_seconds, CONFIG.check_concurrency
+)
+
+
+def handler(event: object, context: Any) -> dict[str, Any]:
+    """Check every registered node once and remediate within the quorum limits."""
+    try:
+        return run_check(CONFIG, STORES, RPC.observe_all, LOG, time.time())
+    except HealthCheckError as exc:
+        LOG.error("health check failed", error=type(exc).__name__, detail=str(exc))
+        raise

@@ -1,0 +1,260 @@
+"""The health checker's decision function, as a table of observation sequences → decisions.
+
+Each case is a timeline per slot, one character per run (runs are 60 s apart):
+
+``.`` healthy  ``D`` unreachable  ``S`` head stuck at the first run's head  ``B`` 50 blocks
+behind  ``P`` one peer  ``Q`` validator not proposing  ``n`` healthy on a new instance
+
+The network head advances 30 blocks per run unless the case freezes it. Expected decisions are
+compared run by run for the slots a case names (``-`` is "none", see ``CODES``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from lambda_src.health.decisions import (
+    Action,
+    CheckDecision,
+    NodeState,
+    Observation,
+    Reason,
+    Thresholds,
+    decide,
+)
+
+BASE = Thresholds(
+    max_blocks_behind=10,
+    stall_window_seconds=120,
+    min_peers=2,
+    max_blocks_without_proposal=12,
+    failures_before_action=3,
+    cooldown_seconds=0,
+    startup_grace_seconds=0,
+)
+INTERVAL = 60.0
+
+CODES = {
+    "-": Action.NONE,
+    "o": Action.OBSERVE,
+    "g": Action.GRACE,
+    "w": Action.WAIT,
+    "v": Action.RECOVERED,
+    "R": Action.RESTART_TASK,
+    "X": Action.REPLACE_INSTANCE,
+    "q": Action.DEFERRED_QUORUM,
+    "c": Action.DEFERRED_COOLDOWN,
+    "s": Action.SUPPRESSED_STALL,
+    "d": Action.SUPPRESSED_DISABLED,
+}
+
+
+def address(slot: int) -> str:
+    return f"0x{slot:040x}"
+
+
+def observations(
+    timelines: Mapping[int, str], run: int, frozen: bool, validators: int
+) -> list[Observation]:
+    top = 100 if frozen else 100 + 30 * run
+    quiet = {slot for slot, timeline in timelines.items() if timeline[run] == "Q"}
+    last = {address(s): 90 if s in quiet else max(0, top - 1 - s) for s in timelines}
+    result: list[Observation] = []
+    for slot, timeline in timelines.items():
+        code = timeline[run]
+        instance = f"i-{slot}-new" if code == "n" else f"i-{slot}"
+        if code == "D":
+            result.append(Observation(slot, instance, reachable=False, error="timed out"))
+            continue
+        head = {"S": 100, "B": top - 50}.get(code, top)
+        peers = 1 if code == "P" else validators - 1
+        result.append(
+            Observation(
+                slot,
+                instance,
+                reachable=True,
+                head=head,
+                head_timestamp=1_700_000_000 + head * 2,
+                peers=peers,
+                syncing=False,
+                address=address(slot),
+                last_proposed=last,
+            )
+        )
+    return result
+
+
+def simulate(
+    timelines: Mapping[int, str],
+    thresholds: Thresholds,
+    *,
+    validators: int | None = None,
+    frozen: bool = False,
+    initial: Mapping[int, NodeState] | None = None,
+) -> list[CheckDecision]:
+    n = validators if validators is not None else len(timelines)
+    runs = len(next(iter(timelines.values())))
+    states: dict[int, NodeState | None] = dict(initial or {})
+    decisions: list[CheckDecision] = []
+    for run in range(runs):
+        decision = decide(
+            observations(timelines, run, frozen, n), states, n, thresholds, run * INTERVAL
+        )
+        decisions.append(decision)
+        states = {node.slot: node.state for node in decision.nodes}
+    return decisions
+
+
+def actions(decisions: list[CheckDecision], slot: int) -> str:
+    by_action = {action: code for code, action in CODES.items()}
+    return "".join(
+        by_action[node.action] for d in decisions for node in d.nodes if node.slot == slot
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    timelines: dict[int, str]
+    expected: dict[int, str]
+    thresholds: Thresholds = BASE
+    validators: int | None = None
+    frozen: bool = False
+    reasons: dict[int, Reason] = field(default_factory=dict)
+    stalled_from: int | None = None
+
+
+def healthy(n: int, runs: int) -> dict[int, str]:
+    return {slot: "." * runs for slot in range(n)}
+
+
+CASES = {
+    "all healthy": Case(healthy(4, 5), {0: "-----", 3: "-----"}),
+    "unreachable: restart after T, replace after T more": Case(
+        {**healthy(4, 7), 0: "DDDDDDD"},
+        {0: "ooRwwXw", 1: "-------"},
+        reasons={0: Reason.UNREACHABLE},
+    ),
+    "head not advancing while the network advances": Case(
+        {**healthy(4, 5), 0: "SSSSS"},
+        {0: "--ooR"},
+        thresholds=dataclasses.replace(BASE, max_blocks_behind=1000),
+        reasons={0: Reason.HEAD_NOT_ADVANCING},
+    ),
+    "more than K blocks behind": Case(
+        {**healthy(4, 4), 0: "BBBB"}, {0: "ooRw"}, reasons={0: Reason.BEHIND}
+    ),
+    "fewer than P peers": Case(
+        {**healthy(4, 4), 0: "PPPP"}, {0: "ooRw"}, reasons={0: Reason.TOO_FEW_PEERS}
+    ),
+    "validator not proposing while others do": Case(
+        {**healthy(4, 5), 0: "QQQQQ"}, {0: "-ooRw"}, reasons={0: Reason.NOT_PROPOSING}
+    ),
+    "flapping never reaches T": Case({**healthy(4, 8), 0: "DD.DD.DD"}, {0: "oo-oo-oo"}),
+    "recovers after T passing checks": Case({**healthy(4, 8), 0: "DDD....."}, {0: "ooRwwv--"}),
+    "f limit n=4: one remediation at a time": Case(
+        {**healthy(4, 4), 0: "DDDD", 1: "DDDD"}, {0: "ooRw", 1: "ooqq"}
+    ),
+    "f limit n=7: two remediations at a time": Case(
+        {**healthy(7, 3), 0: "DDD", 1: "DDD", 2: "DDD"}, {0: "ooR", 1: "ooR", 2: "ooq"}
+    ),
+    "f limit counts remediation from earlier runs": Case(
+        {**healthy(4, 6), 1: "DDD...", 0: "..DDDD"},
+        {1: "ooRwwv", 0: "--ooqR"},
+    ),
+    "f limit counts slots without a node": Case(
+        {0: "DDD", 1: "...", 2: "..."}, {0: "ooq"}, validators=4
+    ),
+    "f = 0 below four validators": Case({**healthy(3, 3), 0: "DDD"}, {0: "ooq"}),
+    "cooldown between actions on a node": Case(
+        {**healthy(4, 14), 0: "D" * 14},
+        {0: "ooRwwcccccccXw"},
+        thresholds=dataclasses.replace(BASE, cooldown_seconds=600),
+    ),
+    "network-wide stall: no remediation": Case(
+        {**healthy(4, 5), 0: "DDDDD"}, {0: "oosss", 1: "-----"}, frozen=True, stalled_from=2
+    ),
+    "no node reachable is a stall": Case(
+        {slot: "DDD" for slot in range(4)}, {0: "oos", 3: "oos"}, stalled_from=0
+    ),
+    "start-up grace": Case(
+        {**healthy(4, 6), 0: "DDDDDD"},
+        {0: "gggooR"},
+        thresholds=dataclasses.replace(BASE, startup_grace_seconds=150),
+    ),
+    "remediation disabled": Case(
+        {**healthy(4, 3), 0: "DDD"},
+        {0: "ood"},
+        thresholds=dataclasses.replace(BASE, remediation_enabled=False),
+    ),
+    "replacement instance recovers before leaving remediation": Case(
+        {**healthy(4, 9), 0: "DDDDDDnnn"}, {0: "ooRwwXwwv"}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_decisions(case: Case) -> None:
+    decisions = simulate(
+        case.timelines, case.thresholds, validators=case.validators, frozen=case.frozen
+    )
+    for slot, expected in case.expected.items():
+        assert actions(decisions, slot) == expected, f"slot {slot}"
+    for slot, reason in case.reasons.items():
+        failing = [n for d in decisions for n in d.nodes if n.slot == slot and n.reasons]
+        assert failing
+        assert all(n.reasons == (reason,) for n in failing)
+    stalled = [d.network.stalled for d in decisions]
+    if case.stalled_from is None:
+        assert not any(stalled)
+    else:
+        assert stalled == [run >= case.stalled_from for run in range(len(decisions))]
+
+
+def test_remediation_state_and_evidence() -> None:
+    decisions = simulate({**healthy(4, 3), 0: "DDD"}, BASE)
+    node = decisions[-1].nodes[0]
+    assert node.action is Action.RESTART_TASK
+    assert not node.healthy
+    assert node.state.stage == "restarted"
+    assert node.state.last_action_at == 120.0
+    assert node.state.failures == 0
+    assert node.state_if_action_fails.stage == "ok"
+    assert node.state_if_action_fails.failures == 3
+    assert node.evidence["error"] == "timed out"
+    assert decisions[-1].network.in_remediation == 1
+    assert decisions[-1].network.max_faulty == 1
+
+
+def test_replacement_instance_counts_as_in_remediation() -> None:
+    decisions = simulate({**healthy(4, 7), 0: "DDDDDDn"}, BASE)
+    last = decisions[-1]
+    assert last.nodes[0].state.stage == "recovering"
+    assert last.nodes[0].state.instance_id == "i-0-new"
+    assert last.network.in_remediation == 1
+
+
+def test_stalled_network_does_not_blame_stuck_heads() -> None:
+    decisions = simulate(healthy(4, 5), BASE, frozen=True)
+    assert decisions[-1].network.stalled
+    assert all(not node.reasons for node in decisions[-1].nodes)
+    assert decisions[-1].network.evidence["head_unchanged_seconds"] == 240.0
+
+
+def test_lagging_node_catching_up_does_not_hide_a_stall() -> None:
+    # The top of the chain is stuck while slot 0 syncs towards it: still a stall.
+    states: dict[int, NodeState | None] = {}
+    heads = [[50, 100, 100, 100], [80, 100, 100, 100], [99, 100, 100, 100]]
+    decision = None
+    for run, row in enumerate(heads):
+        obs = [
+            Observation(s, f"i-{s}", reachable=True, head=h, peers=3, syncing=s == 0)
+            for s, h in enumerate(row)
+        ]
+        decision = decide(obs, states, 4, BASE, run * INTERVAL)
+        states = {n.slot: n.state for n in decision.nodes}
+    assert decision is not None
+    assert decision.network.stalled
