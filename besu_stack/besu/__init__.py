@@ -4,9 +4,11 @@
 * :mod:`~besu_stack.besu.extra_data`: IBFT 2.0 / QBFT ``extraData`` codec, byte-exact with Besu.
 * :mod:`~besu_stack.besu.genesis`: genesis file and ``static-nodes.json`` generation.
 * :mod:`~besu_stack.besu.bft`: fault tolerance and quorum sizes.
+* :mod:`~besu_stack.besu.command_line`: the validator's Besu command line.
 """
 
 from besu_stack.besu.bft import max_faulty, quorum
+from besu_stack.besu.command_line import BesuNodeOptions, besu_command_line
 from besu_stack.besu.errors import UserInputError
 from besu_stack.besu.extra_data import (
     PROTOCOLS,
@@ -43,6 +45,7 @@ from besu_stack.besu.keys import (
 __all__ = [
     "BFT_MIX_HASH",
     "PROTOCOLS",
+    "BesuNodeOptions",
     "BftExtraData",
     "GenesisOptions",
     "NodeKey",
@@ -51,6 +54,7 @@ __all__ = [
     "ValidatorIdentity",
     "Vote",
     "address_from_public_key",
+    "besu_command_line",
     "build_genesis",
     "check_protocol",
     "decode_extra_data",

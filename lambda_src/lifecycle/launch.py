@@ -1,0 +1,385 @@
+"""The launch hook: give a launching instance a validator slot, its volume, name and secret.
+
+Steps (each idempotent, so a retried event resumes where a failed or crashed run stopped):
+
+1. find the instance (pending/running) and its AZ and private IP;
+2. claim a slot with one conditional write (or find the slot it already owns);
+3. find or create the slot's data volume in the instance's AZ (restore from the newest completed
+   snapshot when the volume is in another AZ) and record it;
+4. attach the volume (after it is ``available``; never while attached elsewhere);
+5. UPSERT ``validator-<slot>.<domain>`` → the instance's private IP;
+6. let the instance (only) read the slot's secret (the secret's resource policy);
+7. tag the instance with its node configuration (read by the host bootstrap via IMDS);
+8. end the launch lease in the registry;
+9. complete the lifecycle action with ``CONTINUE``.
+
+When a step fails, what this run holds is undone in reverse order (secret access withdrawn,
+volume detached, slot released) and the action is completed with ``ABANDON`` (Auto Scaling then
+terminates the instance). A run that dies without undoing leaves a lease that the reconciler
+clears once Auto Scaling has terminated the instance (the hook's timeout result is ABANDON).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .config import LifecycleConfig
+from .errors import (
+    ConcurrentUpdateError,
+    DuplicateDeliveryError,
+    InstanceGoneError,
+    LifecycleError,
+    NoSlotAvailableError,
+    VolumeBusyError,
+)
+from .events import LAUNCH_TRANSITION, LifecycleAction, parse_lifecycle_action
+from .log import JsonLogger
+from .registry import AVAILABLE, IN_USE, Registry, SlotRecord, error_code
+from .store import SUPERSEDED_TAG, InstanceInfo, Stores, VolumeInfo, VolumeSpec
+
+FaultPoint = Callable[[str], None]
+"""Called with a step name after each step; tests raise from it to inject failures."""
+
+STEPS = (
+    "after_claim",
+    "after_volume_create",
+    "after_volume",
+    "after_attach",
+    "after_dns",
+    "after_secret_access",
+    "after_node_config",
+    "after_handover",
+)
+MAX_CLAIM_ROUNDS = 5
+TAG_PREFIX = "besu:"
+
+
+def _no_fault(step: str) -> None:
+    """The production fault point: nothing happens."""
+
+
+@dataclass
+class _Undo:
+    """Compensating actions, run in reverse order when a later step fails."""
+
+    actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+
+    def add(self, name: str, action: Callable[[], object]) -> None:
+        self.actions.append((name, action))
+
+    def run(self, log: JsonLogger, **context: object) -> None:
+        for name, action in reversed(self.actions):
+            try:
+                action()
+            except Exception as exc:  # one failed undo must not stop the others
+                log.error("undo step failed", step=name, error=type(exc).__name__, **context)
+            else:
+                log.info("undo step done", step=name, **context)
+
+
+def _preference(az: str) -> Callable[[SlotRecord], tuple[int, int]]:
+    def key(record: SlotRecord) -> tuple[int, int]:
+        if record.volume_az == az:
+            rank = 0
+        elif record.volume_id is None:
+            rank = 1
+        else:
+            rank = 2
+        return (rank, record.slot)
+
+    return key
+
+
+def claim_slot(
+    registry: Registry, instance_id: str, az: str, lease_expires_at: int, now: int
+) -> tuple[SlotRecord, bool]:
+    """Claim a slot for ``instance_id``; return it and whether this call claimed it.
+
+    Idempotent: a slot the instance already owns is returned as it is. Otherwise the
+    ``available`` slots are tried in order of preference (volume in the instance's AZ, then no
+    volume yet, then volume elsewhere), each with one conditional write that succeeds for at
+    most one claimant. Raises :class:`NoSlotAvailableError` when none is left.
+    """
+    for _ in range(MAX_CLAIM_ROUNDS):
+        records = registry.scan()
+        owned = [r for r in records if r.status == IN_USE and r.owner_instance_id == instance_id]
+        if owned:
+            return owned[0], False
+        candidates = sorted((r for r in records if r.status == AVAILABLE), key=_preference(az))
+        if not candidates:
+            raise NoSlotAvailableError(
+                f"no validator slot is available for {instance_id} ({len(records)} slots, all "
+                "in use or retired); the instance is abandoned"
+            )
+        for candidate in candidates:
+            claimed = registry.claim(candidate, instance_id, az, lease_expires_at, now)
+            if claimed is not None:
+                return _keep_one_claim(registry, instance_id, claimed, now), True
+    raise NoSlotAvailableError(
+        f"could not claim a slot for {instance_id} in {MAX_CLAIM_ROUNDS} rounds of contention"
+    )
+
+
+def _keep_one_claim(
+    registry: Registry, instance_id: str, claimed: SlotRecord, now: int
+) -> SlotRecord:
+    """Two concurrent deliveries of one event may each claim a slot: the lowest one is kept.
+
+    The delivery that claimed another slot releases it and stops (:class:`DuplicateDeliveryError`)
+    without touching the kept slot, which the other delivery sets up.
+    """
+    owned = [
+        r for r in registry.scan() if r.status == IN_USE and r.owner_instance_id == instance_id
+    ]
+    if len(owned) <= 1 or owned[0].slot == claimed.slot:
+        return claimed
+    registry.release(claimed, instance_id, now)
+    raise DuplicateDeliveryError(
+        f"{instance_id} also claimed slot {owned[0].slot} in a concurrent delivery of the same "
+        f"event; slot {claimed.slot} released, the other delivery continues"
+    )
+
+
+def _spec(config: LifecycleConfig) -> VolumeSpec:
+    return VolumeSpec(
+        kms_key_id=config.volume_kms_key_id,
+        size_gib=config.volume_size_gib,
+        iops=config.volume_iops,
+        throughput=config.volume_throughput,
+    )
+
+
+def _adoptable(stores: Stores, config: LifecycleConfig, slot: int, az: str) -> VolumeInfo | None:
+    """A volume tagged for the slot in ``az``, free and not superseded (left by a crashed run)."""
+    for volume in stores.ec2.slot_volumes(config.network_name, slot):
+        if (
+            volume.az == az
+            and volume.state in ("creating", "available")
+            and not volume.live_attachments
+            and SUPERSEDED_TAG not in volume.tags
+        ):
+            return volume
+    return None
+
+
+def ensure_volume(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    record: SlotRecord,
+    instance: InstanceInfo,
+    fault: FaultPoint = _no_fault,
+    on_created: Callable[[str], None] = lambda _: None,
+) -> tuple[SlotRecord, VolumeInfo]:
+    """The slot's data volume in the instance's AZ, recorded in the registry.
+
+    ``on_created`` is told the id of a volume this call creates, before it is recorded.
+    """
+    current = stores.ec2.volume(record.volume_id) if record.volume_id else None
+    if current is not None and current.az == instance.az:
+        return record, current
+    volume = _adoptable(stores, config, record.slot, instance.az)
+    if volume is not None:
+        log.info("volume adopted", slot=record.slot, volume_id=volume.volume_id)
+    else:
+        snapshot_id = None
+        if current is not None or record.volume_id is not None:
+            snapshot_id = stores.ec2.latest_snapshot(config.network_name, record.slot)
+        volume = stores.ec2.create_volume(
+            config.network_name, record.slot, instance.az, _spec(config), snapshot_id
+        )
+        on_created(volume.volume_id)
+        log.info(
+            "volume created",
+            slot=record.slot,
+            volume_id=volume.volume_id,
+            az=instance.az,
+            from_snapshot=snapshot_id,
+            moved_from_az=None if current is None else current.az,
+        )
+        fault("after_volume_create")
+    if current is not None and current.volume_id != volume.volume_id:
+        stores.ec2.mark_superseded(current.volume_id, volume.volume_id)
+    updated = stores.registry.set_volume(
+        record, instance.instance_id, volume.volume_id, instance.az
+    )
+    if updated is None:
+        raise ConcurrentUpdateError(
+            f"slot {record.slot}: the registry item changed while recording volume "
+            f"{volume.volume_id}"
+        )
+    return updated, volume
+
+
+def _attach(config: LifecycleConfig, stores: Stores, volume: VolumeInfo, instance_id: str) -> None:
+    if volume.attached_to(instance_id):
+        return
+    if volume.live_attachments:
+        others = ", ".join(a.instance_id for a in volume.live_attachments)
+        raise VolumeBusyError(f"volume {volume.volume_id} is still attached to {others}")
+    ready = stores.ec2.wait_until_available(volume.volume_id, config.volume_wait_seconds)
+    if ready is None:
+        raise VolumeBusyError(
+            f"volume {volume.volume_id} did not become available within "
+            f"{config.volume_wait_seconds}s"
+        )
+    stores.ec2.attach(volume.volume_id, instance_id, config.volume_device)
+
+
+def node_tags(config: LifecycleConfig, record: SlotRecord, volume_id: str) -> dict[str, str]:
+    """The instance tags the host bootstrap reads from IMDS (public data only)."""
+    return {
+        f"{TAG_PREFIX}slot": str(record.slot),
+        f"{TAG_PREFIX}network": config.network_name,
+        f"{TAG_PREFIX}secret-name": record.secret_name,
+        f"{TAG_PREFIX}address": record.address,
+        f"{TAG_PREFIX}p2p-host": config.host(record.slot),
+        f"{TAG_PREFIX}volume-id": volume_id,
+        f"{TAG_PREFIX}genesis": f"s3://{config.artifact_bucket_name}/{config.genesis_object_key}",
+        f"{TAG_PREFIX}static-nodes": (
+            f"s3://{config.artifact_bucket_name}/{config.static_nodes_object_key}"
+        ),
+    }
+
+
+def _run_launch(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    action: LifecycleAction,
+    undo: _Undo,
+    now: int,
+    fault: FaultPoint,
+) -> dict[str, Any]:
+    instance_id = action.instance_id
+    instance = stores.ec2.instance(instance_id)
+    if instance is None or instance.state not in ("pending", "running"):
+        raise InstanceGoneError(
+            f"instance {instance_id} is "
+            f"{'unknown' if instance is None else instance.state}; nothing to set up"
+        )
+    if not instance.private_ip:
+        raise InstanceGoneError(f"instance {instance_id} has no private IP address yet")
+
+    record, claimed_now = claim_slot(
+        stores.registry, instance_id, instance.az, now + config.launch_lease_seconds, now
+    )
+    slot = record.slot
+
+    def release() -> None:
+        current = stores.registry.get(slot)
+        if current is not None and current.owner_instance_id == instance_id:
+            stores.registry.release(current, instance_id, int(time.time()))
+
+    undo.add("release slot", release)
+    log.info(
+        "slot claimed" if claimed_now else "slot already owned",
+        slot=slot,
+        instance_id=instance_id,
+        az=instance.az,
+    )
+    fault("after_claim")
+
+    def forget_unrecorded(volume_id: str) -> None:
+        def delete() -> None:
+            current = stores.registry.get(slot)
+            if current is not None and current.volume_id == volume_id:
+                return  # recorded: it is the slot's volume now
+            if stores.ec2.wait_until_available(volume_id, config.volume_wait_seconds):
+                stores.ec2.delete_volume(volume_id)
+
+        undo.add("delete unrecorded new volume", delete)
+
+    record, volume = ensure_volume(
+        config, stores, log, record, instance, fault, on_created=forget_unrecorded
+    )
+    fault("after_volume")
+
+    _attach(config, stores, volume, instance_id)
+    undo.add("detach volume", lambda: stores.ec2.detach(volume.volume_id, instance_id))
+    log.info("volume attached", slot=slot, volume_id=volume.volume_id, instance_id=instance_id)
+    fault("after_attach")
+
+    host = config.host(slot)
+    stores.dns.point(host, instance.private_ip, config.dns_ttl_seconds)
+    log.info("dns name points at instance", slot=slot, name=host, ip=instance.private_ip)
+    fault("after_dns")
+
+    stores.secrets.grant(record.secret_name, action.instance_arn)
+    undo.add(
+        "withdraw secret access",
+        lambda: stores.secrets.revoke(record.secret_name, action.instance_arn),
+    )
+    log.info("secret access granted", slot=slot, secret_name=record.secret_name)
+    fault("after_secret_access")
+
+    tags = node_tags(config, record, volume.volume_id)
+    stores.ec2.tag_instance(instance_id, tags)
+    log.info("node configuration tagged", slot=slot, instance_id=instance_id)
+    fault("after_node_config")
+
+    if record.lease_expires_at is not None:
+        handed = stores.registry.mark_handed_over(record, instance_id)
+        if handed is None:
+            raise ConcurrentUpdateError(f"slot {slot}: the registry item changed at handover")
+    fault("after_handover")
+    return {
+        "result": "CONTINUE",
+        "instance_id": instance_id,
+        "slot": slot,
+        "volume_id": volume.volume_id,
+        "host": host,
+    }
+
+
+def handle_launch(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    event: object,
+    *,
+    now: Callable[[], float] = time.time,
+    fault: FaultPoint = _no_fault,
+) -> dict[str, Any]:
+    """Run the launch hook for ``event`` and complete its lifecycle action.
+
+    Returns ``{"result": "CONTINUE", "slot", ...}`` or ``{"result": "ABANDON", "reason"}``. An
+    error completing the action with CONTINUE propagates, so the event is retried (the run is
+    idempotent).
+    """
+    action = parse_lifecycle_action(event, LAUNCH_TRANSITION)
+    undo = _Undo()
+    try:
+        outcome = _run_launch(config, stores, log, action, undo, int(now()), fault)
+    except DuplicateDeliveryError as exc:
+        log.warning("duplicate delivery stopped", instance_id=action.instance_id, detail=str(exc))
+        return {"result": "DUPLICATE", "instance_id": action.instance_id}
+    except Exception as exc:
+        log.error(
+            "launch hook failed; undoing and abandoning",
+            instance_id=action.instance_id,
+            error=type(exc).__name__,
+            code=error_code(exc) if isinstance(exc, ClientError) else None,
+            detail=str(exc) if isinstance(exc, LifecycleError) else "",
+        )
+        undo.run(log, instance_id=action.instance_id)
+        stores.lifecycle.complete(
+            action.group_name, action.hook_name, action.token, action.instance_id, "ABANDON"
+        )
+        return {
+            "result": "ABANDON",
+            "instance_id": action.instance_id,
+            "reason": type(exc).__name__,
+        }
+    completed = stores.lifecycle.complete(
+        action.group_name, action.hook_name, action.token, action.instance_id, "CONTINUE"
+    )
+    if not completed:
+        log.warning("lifecycle action was no longer pending", instance_id=action.instance_id)
+    log.info("launch hook completed", **outcome)
+    return outcome

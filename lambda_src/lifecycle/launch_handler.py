@@ -1,0 +1,26 @@
+"""Lambda entry point of the launch hook: ``lifecycle.launch_handler.handler``.
+
+Target of the EventBridge rule for "EC2 Instance-launch Lifecycle Action" of the validators'
+Auto Scaling group. Configuration and clients are built once per cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import LifecycleError
+from .launch import handle_launch
+from .log import JsonLogger
+from .runtime import load
+
+LOG = JsonLogger("lifecycle.launch")
+CONFIG, STORES = load()
+
+
+def handler(event: object, context: Any) -> dict[str, Any]:
+    """Set up the launching instance's slot and complete the lifecycle action."""
+    try:
+        return handle_launch(CONFIG, STORES, LOG, event)
+    except LifecycleError as exc:
+        LOG.error("launch hook rejected the event", error=type(exc).__name__, detail=str(exc))
+        raise

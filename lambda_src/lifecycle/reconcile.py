@@ -1,0 +1,101 @@
+"""The reconciler (scheduled): free slots whose owner vanished, report slots that are stuck.
+
+* An ``in_use`` slot whose owner is gone (EC2 does not know it, or it is ``shutting-down`` or
+  ``terminated``) is released: its secret access withdrawn, its volume detached from the dead
+  owner if still attached, then a write conditional on the item's version and owner.
+* A slot is *stuck* when a launch's lease expired (``lease_expires_at`` in the past: the hook
+  neither finished nor undid) while its owner still exists, or when it has been ``available``
+  longer than ``STUCK_AFTER_SECONDS`` (a validator is missing from the network). Stuck slots are
+  logged and counted in the ``SlotsStuck`` metric; an alarm on it is the operator's signal.
+* Items without ``status_since`` (as keygen writes them) are stamped on first sight.
+
+Never releases a slot whose owner still exists: that node may hold the key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import LifecycleConfig
+from .log import JsonLogger
+from .registry import AVAILABLE, IN_USE, RETIRED
+from .store import GONE_STATES, Stores
+from .termination import release_slot
+
+
+def reconcile(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    *,
+    account: str,
+    region: str,
+    partition: str = "aws",
+    now: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Run one reconciliation; return counts and the released and stuck slots."""
+    records = stores.registry.scan()
+    owners = [r.owner_instance_id for r in records if r.status == IN_USE and r.owner_instance_id]
+    instances = stores.ec2.instances(owners) if owners else {}
+    released: list[int] = []
+    stuck: list[dict[str, Any]] = []
+    stamp = int(now())
+    for record in records:
+        if record.status_since is None:
+            updated = stores.registry.first_seen(record, stamp)
+            record = updated or record
+        if record.status == IN_USE:
+            owner = record.owner_instance_id
+            if owner is None:
+                stuck.append({"slot": record.slot, "reason": "in_use without an owner"})
+                continue
+            instance = instances.get(owner)
+            if instance is None or instance.state in GONE_STATES:
+                arn = f"arn:{partition}:ec2:{region}:{account}:instance/{owner}"
+                log.info(
+                    "owner is gone; releasing slot",
+                    slot=record.slot,
+                    instance_id=owner,
+                    state=None if instance is None else instance.state,
+                )
+                if release_slot(config, stores, log, record, owner, arn, stamp, snapshot=False):
+                    released.append(record.slot)
+                else:
+                    stuck.append({"slot": record.slot, "reason": "owner gone, release incomplete"})
+            elif record.lease_expires_at is not None and record.lease_expires_at < stamp:
+                stuck.append(
+                    {
+                        "slot": record.slot,
+                        "reason": "launch lease expired",
+                        "instance_id": owner,
+                        "seconds_over": stamp - record.lease_expires_at,
+                    }
+                )
+        elif (
+            record.status == AVAILABLE
+            and record.status_since is not None
+            and stamp - record.status_since > config.stuck_after_seconds
+        ):
+            stuck.append(
+                {
+                    "slot": record.slot,
+                    "reason": "available too long",
+                    "seconds": stamp - record.status_since,
+                }
+            )
+    for item in stuck:
+        log.warning("slot stuck", **item)
+    final = stores.registry.scan()
+    counts = {
+        "SlotsInUse": float(sum(r.status == IN_USE for r in final)),
+        "SlotsAvailable": float(sum(r.status == AVAILABLE for r in final)),
+        "SlotsRetired": float(sum(r.status == RETIRED for r in final)),
+        "SlotsStuck": float(len(stuck)),
+        "SlotsReleased": float(len(released)),
+    }
+    stores.metrics.put(counts)
+    outcome = {"released_slots": released, "stuck": stuck, "counts": counts}
+    log.info("reconciliation finished", released_slots=released, stuck_slots=len(stuck))
+    return outcome

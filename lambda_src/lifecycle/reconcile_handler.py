@@ -1,0 +1,33 @@
+"""Lambda entry point of the reconciler: ``lifecycle.reconcile_handler.handler``.
+
+Target of an EventBridge schedule (for instance ``rate(5 minutes)``); the scheduled event's
+``account`` and ``region`` build the instance ARNs named in secret policies.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import InvalidEventError
+from .log import JsonLogger
+from .reconcile import reconcile
+from .runtime import load
+
+LOG = JsonLogger("lifecycle.reconcile")
+CONFIG, STORES = load()
+
+
+def handler(event: object, context: Any) -> dict[str, Any]:
+    """Release slots of vanished owners and report stuck slots."""
+    if not isinstance(event, dict):
+        raise InvalidEventError("the event must be an EventBridge scheduled event")
+    account = event.get("account")
+    region = event.get("region") or os.environ.get("AWS_REGION")
+    if not isinstance(account, str) or not isinstance(region, str):
+        raise InvalidEventError("the scheduled event has no account or region")
+    partition = "aws"
+    resources = event.get("resources")
+    if isinstance(resources, list) and resources and isinstance(resources[0], str):
+        partition = resources[0].split(":")[1] if resources[0].startswith("arn:") else partition
+    return reconcile(CONFIG, STORES, LOG, account=account, region=region, partition=partition)

@@ -1,0 +1,510 @@
+"""Data access for the lifecycle functions, via boto3.
+
+EC2, Route 53, Secrets Manager, Auto Scaling, ECS and CloudWatch here; the registry is in
+:mod:`.registry`.
+
+Each class wraps one boto3 client (typed ``Any``: boto3 ships no type information) and turns the
+error codes the logic branches on into return values; other errors propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .registry import Registry, error_code
+
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+GONE_STATES = frozenset({"shutting-down", "terminated"})
+NETWORK_TAG = "Network"
+SLOT_TAG = "Slot"
+SUPERSEDED_TAG = "besu:superseded-by"
+SECRET_POLICY_SID_ALLOW = "OwnerInstanceMayRead"  # noqa: S105 (a policy statement id)
+SECRET_POLICY_SID_DENY = "OnlyTheOwnerInstance"  # noqa: S105 (a policy statement id)
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What the hooks need to know about an instance."""
+
+    instance_id: str
+    state: str
+    az: str
+    private_ip: str | None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment of a volume."""
+
+    instance_id: str
+    state: str
+    device: str
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A data volume."""
+
+    volume_id: str
+    az: str
+    state: str
+    attachments: tuple[Attachment, ...]
+    tags: dict[str, str]
+
+    def attached_to(self, instance_id: str) -> bool:
+        """``True`` when the volume is attached (or attaching) to ``instance_id``."""
+        return any(
+            a.instance_id == instance_id and a.state in ("attaching", "attached")
+            for a in self.attachments
+        )
+
+    @property
+    def live_attachments(self) -> tuple[Attachment, ...]:
+        """Attachments not yet fully detached."""
+        return tuple(a for a in self.attachments if a.state != "detached")
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """Encryption and performance of new data volumes."""
+
+    kms_key_id: str
+    size_gib: int
+    iops: int
+    throughput: int
+
+
+def _tags(items: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or ()}
+
+
+def _volume(item: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(
+        volume_id=str(item["VolumeId"]),
+        az=str(item["AvailabilityZone"]),
+        state=str(item["State"]),
+        attachments=tuple(
+            Attachment(str(a["InstanceId"]), str(a["State"]), str(a.get("Device", "")))
+            for a in item.get("Attachments", [])
+        ),
+        tags=_tags(item.get("Tags")),
+    )
+
+
+class Ec2:
+    """Instances, data volumes and snapshots."""
+
+    def __init__(self, client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._sleep = sleep
+
+    def instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceInfo]:
+        """The instances among ``instance_ids`` that EC2 still knows, by id.
+
+        Uses an ``instance-id`` filter, so ids that no longer exist are simply absent.
+        """
+        found: dict[str, InstanceInfo] = {}
+        ids = sorted(set(instance_ids))
+        for start in range(0, len(ids), 150):
+            paginator = self._client.get_paginator("describe_instances")
+            pages = paginator.paginate(
+                Filters=[{"Name": "instance-id", "Values": ids[start : start + 150]}]
+            )
+            for page in pages:
+                for reservation in page.get("Reservations", []):
+                    for item in reservation.get("Instances", []):
+                        found[item["InstanceId"]] = InstanceInfo(
+                            instance_id=str(item["InstanceId"]),
+                            state=str(item["State"]["Name"]),
+                            az=str(item["Placement"]["AvailabilityZone"]),
+                            private_ip=item.get("PrivateIpAddress"),
+                        )
+        return found
+
+    def instance(self, instance_id: str) -> InstanceInfo | None:
+        """One instance, or ``None`` when EC2 no longer knows it."""
+        return self.instances([instance_id]).get(instance_id)
+
+    def volume(self, volume_id: str) -> VolumeInfo | None:
+        """A volume, or ``None`` when it does not exist."""
+        try:
+            response = self._client.describe_volumes(VolumeIds=[volume_id])
+        except ClientError as exc:
+            if error_code(exc) == "InvalidVolume.NotFound":
+                return None
+            raise
+        volumes = response.get("Volumes", [])
+        return _volume(volumes[0]) if volumes else None
+
+    def slot_volumes(self, network: str, slot: int) -> list[VolumeInfo]:
+        """Every volume tagged for the slot (including ones not recorded in the registry)."""
+        response = self._client.describe_volumes(
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": f"tag:{SLOT_TAG}", "Values": [str(slot)]},
+            ]
+        )
+        return sorted((_volume(v) for v in response.get("Volumes", [])), key=lambda v: v.volume_id)
+
+    def latest_snapshot(self, network: str, slot: int) -> str | None:
+        """The newest *completed* snapshot tagged for the slot, or ``None``."""
+        response = self._client.describe_snapshots(
+            OwnerIds=["self"],
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": f"tag:{SLOT_TAG}", "Values": [str(slot)]},
+                {"Name": "status", "Values": ["completed"]},
+            ],
+        )
+        snapshots = sorted(
+            response.get("Snapshots", []), key=lambda s: (s["StartTime"], s["SnapshotId"])
+        )
+        return str(snapshots[-1]["SnapshotId"]) if snapshots else None
+
+    def create_volume(
+        self, network: str, slot: int, az: str, spec: VolumeSpec, snapshot_id: str | None
+    ) -> VolumeInfo:
+        """Create the slot's encrypted gp3 data volume in ``az`` (from a snapshot if given)."""
+        tags = [
+            {"Key": NETWORK_TAG, "Value": network},
+            {"Key": SLOT_TAG, "Value": str(slot)},
+            {"Key": "Name", "Value": f"{network}-validator-{slot}-data"},
+        ]
+        kwargs: dict[str, Any] = {
+            "AvailabilityZone": az,
+            "VolumeType": "gp3",
+            "Size": spec.size_gib,
+            "Iops": spec.iops,
+            "Throughput": spec.throughput,
+            "Encrypted": True,
+            "KmsKeyId": spec.kms_key_id,
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": tags}],
+        }
+        if snapshot_id is not None:
+            kwargs["SnapshotId"] = snapshot_id
+        return _volume(self._client.create_volume(**kwargs))
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Delete a volume (only ever one this run created and nothing records)."""
+        try:
+            self._client.delete_volume(VolumeId=volume_id)
+        except ClientError as exc:
+            if error_code(exc) == "InvalidVolume.NotFound":
+                return
+            raise
+
+    def mark_superseded(self, volume_id: str, by_volume_id: str) -> None:
+        """Tag a volume left in another AZ with the volume that replaced it."""
+        self._client.create_tags(
+            Resources=[volume_id], Tags=[{"Key": SUPERSEDED_TAG, "Value": by_volume_id}]
+        )
+
+    def create_snapshot(self, network: str, slot: int, volume_id: str) -> str:
+        """Start a snapshot of the slot's volume, tagged for the slot."""
+        response = self._client.create_snapshot(
+            VolumeId=volume_id,
+            Description=f"{network} validator slot {slot} data",
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [
+                        {"Key": NETWORK_TAG, "Value": network},
+                        {"Key": SLOT_TAG, "Value": str(slot)},
+                    ],
+                }
+            ],
+        )
+        return str(response["SnapshotId"])
+
+    def attach(self, volume_id: str, instance_id: str, device: str) -> None:
+        """Attach a volume."""
+        self._client.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+
+    def detach(self, volume_id: str, instance_id: str) -> None:
+        """Detach a volume from an instance (a no-op when it is not attached there)."""
+        try:
+            self._client.detach_volume(VolumeId=volume_id, InstanceId=instance_id)
+        except ClientError as exc:
+            if error_code(exc) in ("IncorrectState", "InvalidAttachment.NotFound"):
+                return
+            raise
+
+    def wait_until_available(self, volume_id: str, timeout_seconds: float) -> VolumeInfo | None:
+        """Poll until the volume is ``available``; return it, or ``None`` on timeout/absence."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            volume = self.volume(volume_id)
+            if volume is None:
+                return None
+            if volume.state == "available" and not volume.live_attachments:
+                return volume
+            if time.monotonic() >= deadline:
+                return None
+            self._sleep(2.0)
+
+    def tag_instance(self, instance_id: str, tags: dict[str, str]) -> None:
+        """Tag an instance (all tags in one call)."""
+        self._client.create_tags(
+            Resources=[instance_id],
+            Tags=[{"Key": key, "Value": value} for key, value in sorted(tags.items())],
+        )
+
+
+class Dns:
+    """The stable per-slot names in the private hosted zone."""
+
+    def __init__(self, client: Any, zone_id: str) -> None:
+        self._client = client
+        self._zone_id = zone_id
+
+    def point(self, name: str, ip: str, ttl: int) -> None:
+        """UPSERT the A record ``name`` → ``ip``."""
+        self._client.change_resource_record_sets(
+            HostedZoneId=self._zone_id,
+            ChangeBatch={
+                "Comment": "besu validator slot follows its instance",
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": name,
+                            "Type": "A",
+                            "TTL": ttl,
+                            "ResourceRecords": [{"Value": ip}],
+                        },
+                    }
+                ],
+            },
+        )
+
+
+class SecretAccess:
+    """Which instance may read a slot's secret: the secret's resource policy.
+
+    The policy allows ``secretsmanager:GetSecretValue`` to the validators' instance role only
+    when the request's ``ec2:SourceInstanceARN`` (a property of the instance-profile credentials
+    EC2 delivers) is the owner instance's ARN, and denies the role everything else on the secret.
+    With no owner, the policy denies the role entirely. See docs/replacement.md.
+    """
+
+    def __init__(self, client: Any, role_arn: str) -> None:
+        self._client = client
+        self._role_arn = role_arn
+
+    def _policy(self, owner_arn: str | None) -> str:
+        deny: dict[str, Any] = {
+            "Sid": SECRET_POLICY_SID_DENY,
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "secretsmanager:*",
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": self._role_arn}},
+        }
+        statements: list[dict[str, Any]] = [deny]
+        if owner_arn is not None:
+            deny["NotAction"] = "secretsmanager:GetSecretValue"
+            del deny["Action"]
+            statements = [
+                {
+                    "Sid": SECRET_POLICY_SID_ALLOW,
+                    "Effect": "Allow",
+                    "Principal": {"AWS": self._role_arn},
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"ec2:SourceInstanceARN": owner_arn}},
+                },
+                deny,
+                {
+                    "Sid": "NotFromOtherInstances",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnEquals": {"aws:PrincipalArn": self._role_arn},
+                        "StringNotEquals": {"ec2:SourceInstanceARN": owner_arn},
+                    },
+                },
+            ]
+        return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+    def owner(self, secret_name: str) -> str | None:
+        """The instance ARN the secret's policy lets read it, or ``None``."""
+        try:
+            response = self._client.get_resource_policy(SecretId=secret_name)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        text = response.get("ResourcePolicy")
+        if not text:
+            return None
+        try:
+            statements = json.loads(text).get("Statement", [])
+        except (ValueError, AttributeError):
+            return None
+        for statement in statements if isinstance(statements, list) else []:
+            if isinstance(statement, dict) and statement.get("Sid") == SECRET_POLICY_SID_ALLOW:
+                value = (
+                    statement.get("Condition", {})
+                    .get("StringEquals", {})
+                    .get("ec2:SourceInstanceARN")
+                )
+                return value if isinstance(value, str) else None
+        return None
+
+    def grant(self, secret_name: str, instance_arn: str) -> None:
+        """Let exactly ``instance_arn`` read the secret (replaces any previous owner)."""
+        self._client.put_resource_policy(
+            SecretId=secret_name, ResourcePolicy=self._policy(instance_arn), BlockPublicPolicy=True
+        )
+
+    def revoke(self, secret_name: str, instance_arn: str) -> bool:
+        """Withdraw the access of ``instance_arn`` if it is the owner; ``True`` when withdrawn."""
+        if self.owner(secret_name) != instance_arn:
+            return False
+        self._client.put_resource_policy(
+            SecretId=secret_name, ResourcePolicy=self._policy(None), BlockPublicPolicy=True
+        )
+        return True
+
+
+class LifecycleActions:
+    """Completing Auto Scaling lifecycle actions."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def complete(self, group: str, hook: str, token: str, instance_id: str, result: str) -> bool:
+        """Complete an action with ``CONTINUE`` or ``ABANDON``.
+
+        Returns ``False`` if it was no longer pending (completed already, or timed out).
+        """
+        try:
+            self._client.complete_lifecycle_action(
+                AutoScalingGroupName=group,
+                LifecycleHookName=hook,
+                LifecycleActionToken=token,
+                InstanceId=instance_id,
+                LifecycleActionResult=result,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ValidationError":
+                return False
+            raise
+        return True
+
+
+class Containers:
+    """Draining the ECS container instance of a terminating EC2 instance (optional)."""
+
+    def __init__(self, client: Any, cluster: str, sleep: Callable[[float], None] = time.sleep):
+        self._client = client
+        self._cluster = cluster
+        self._sleep = sleep
+
+    def drain(self, instance_id: str, wait_seconds: float) -> bool:
+        """Set the container instance on ``instance_id`` to DRAINING and wait for its tasks.
+
+        Returns ``False`` when it is not registered or tasks still run at the deadline.
+        """
+        arns: list[str] = []
+        paginator = self._client.get_paginator("list_container_instances")
+        for page in paginator.paginate(cluster=self._cluster):
+            arns.extend(page.get("containerInstanceArns", []))
+        target = None
+        for start in range(0, len(arns), 100):
+            described = self._client.describe_container_instances(
+                cluster=self._cluster, containerInstances=arns[start : start + 100]
+            )
+            for item in described.get("containerInstances", []):
+                if item.get("ec2InstanceId") == instance_id:
+                    target = str(item["containerInstanceArn"])
+        if target is None:
+            return False
+        self._client.update_container_instances_state(
+            cluster=self._cluster, containerInstances=[target], status="DRAINING"
+        )
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            described = self._client.describe_container_instances(
+                cluster=self._cluster, containerInstances=[target]
+            )
+            items = described.get("containerInstances", [])
+            if not items or int(items[0].get("runningTasksCount", 0)) == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._sleep(5.0)
+
+
+class Metrics:
+    """CloudWatch metrics of the registry, dimension ``Network``."""
+
+    def __init__(self, client: Any, namespace: str, network: str) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._network = network
+
+    def put(self, values: dict[str, float]) -> None:
+        """Publish counts (unit ``Count``)."""
+        self._client.put_metric_data(
+            Namespace=self._namespace,
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "Network", "Value": self._network}],
+                    "Value": value,
+                    "Unit": "Count",
+                }
+                for name, value in sorted(values.items())
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Everything one invocation talks to."""
+
+    registry: Registry
+    ec2: Ec2
+    dns: Dns
+    secrets: SecretAccess
+    lifecycle: LifecycleActions
+    metrics: Metrics
+    containers: Containers | None
+
+    @classmethod
+    def from_boto3(
+        cls,
+        *,
+        table_name: str,
+        zone_id: str,
+        role_arn: str,
+        metric_namespace: str,
+        network: str,
+        ecs_cluster: str | None,
+    ) -> Stores:
+        """Build the stores on default boto3 clients (region and endpoint from the env)."""
+
+        def client(name: str) -> Any:
+            return boto3.client(name, config=_BOTO_CONFIG)
+
+        return cls(
+            registry=Registry(client("dynamodb"), table_name),
+            ec2=Ec2(client("ec2")),
+            dns=Dns(client("route53"), zone_id),
+            secrets=SecretAccess(client("secretsmanager"), role_arn),
+            lifecycle=LifecycleActions(client("autoscaling")),
+            metrics=Metrics(client("cloudwatch"), metric_namespace, network),
+            containers=None if ecs_cluster is None else Containers(client("ecs"), ecs_cluster),
+        )

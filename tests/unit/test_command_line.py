@@ -1,0 +1,122 @@
+"""The validator's Besu command line (pure, no AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from besu_stack.besu import BesuNodeOptions, besu_command_line
+from besu_stack.besu.command_line import PRIVILEGED_APIS
+
+HOST = "validator-2.testnet.internal"
+NEVER_ON_CONSUMER_PORT = {"ADMIN", "IBFT", "QBFT", "TXPOOL", "DEBUG", "PERM"}
+
+
+def flags(args: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for arg in args:
+        assert arg.startswith("--") and "=" in arg, arg
+        name, value = arg.split("=", 1)
+        assert name not in parsed, f"{name} given twice"
+        parsed[name] = value
+    return parsed
+
+
+def options(**overrides: Any) -> BesuNodeOptions:
+    values: dict[str, Any] = {
+        "protocol": "qbft",
+        "p2p_host": HOST,
+        "data_storage_format": "BONSAI",
+    }
+    values.update(overrides)
+    return BesuNodeOptions(**values)
+
+
+@pytest.mark.parametrize(("protocol", "consensus"), [("ibft2", "IBFT"), ("qbft", "QBFT")])
+def test_command_line_for_each_protocol(protocol: str, consensus: str) -> None:
+    args = flags(besu_command_line(options(protocol=protocol)))
+    assert args["--genesis-file"] == "/etc/besu/genesis.json"
+    assert args["--data-path"] == "/var/lib/besu/data"
+    assert args["--node-private-key-file"] == "/run/besu/key"
+    assert args["--data-storage-format"] == "BONSAI"
+    assert args["--static-nodes-file"] == "/etc/besu/static-nodes.json"
+    assert args["--p2p-host"] == HOST
+    assert args["--p2p-port"] == "30303"
+    assert args["--discovery-enabled"] == "false"
+    assert args["--Xdns-enabled"] == "true"
+    assert args["--Xdns-update-enabled"] == "true"
+    assert args["--rpc-http-enabled"] == "true"
+    assert args["--rpc-http-port"] == "8545"
+    assert args["--rpc-http-api"] == "ETH,NET,WEB3"
+    assert args["--rpc-http-cors-origins"] == "none"
+    assert args["--host-allowlist"] == f"localhost,127.0.0.1,{HOST}"
+    assert args["--rpc-ws-enabled"] == "true"
+    assert args["--rpc-ws-port"] == "8547"
+    assert args["--rpc-ws-api"] == f"ADMIN,ETH,NET,{consensus}"
+    assert args["--metrics-enabled"] == "true"
+    assert args["--metrics-port"] == "9545"
+    assert args["--logging"] == "INFO"
+    consumer = set(args["--rpc-http-api"].split(","))
+    assert not consumer & NEVER_ON_CONSUMER_PORT
+
+
+def test_deterministic_and_explicit_options() -> None:
+    opts = options(
+        protocol="ibft2",
+        data_storage_format="FOREST",
+        p2p_port=30304,
+        logging="DEBUG",
+        consumer_apis=["eth", "net"],
+        host_allowlist=("rpc.example.internal",),
+    )
+    assert besu_command_line(opts) == besu_command_line(opts)
+    args = flags(besu_command_line(opts))
+    assert args["--data-storage-format"] == "FOREST"
+    assert args["--p2p-port"] == "30304"
+    assert args["--logging"] == "DEBUG"
+    assert args["--rpc-http-api"] == "ETH,NET"
+    assert args["--host-allowlist"] == f"rpc.example.internal,{HOST}"
+
+
+@pytest.mark.parametrize("api", sorted(PRIVILEGED_APIS))
+@pytest.mark.parametrize("protocol", ["ibft2", "qbft"])
+def test_consumer_api_never_privileged(api: str, protocol: str) -> None:
+    with pytest.raises(ValueError, match=rf"consumer_apis must not include {api}"):
+        options(protocol=protocol, consumer_apis=("ETH", api.lower()))
+
+
+def test_privileged_set_covers_the_brief() -> None:
+    assert NEVER_ON_CONSUMER_PORT <= PRIVILEGED_APIS
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"protocol": "clique"}, "protocol"),
+        ({"p2p_host": "bad host!"}, "p2p_host"),
+        ({"p2p_host": ""}, "p2p_host"),
+        ({"data_storage_format": "bonsai"}, "data_storage_format"),
+        ({"data_storage_format": None}, "data_storage_format"),
+        ({"logging": "VERBOSE"}, "logging"),
+        ({"genesis_file": "genesis.json"}, "genesis_file"),
+        ({"data_path": "/var/lib/../besu"}, "data_path"),
+        ({"static_nodes_file": "/etc/besu/static nodes.json"}, "static_nodes_file"),
+        ({"node_key_file": "/var/lib/besu/data/key"}, "node_key_file"),
+        ({"p2p_port": 0}, "p2p_port"),
+        ({"rpc_http_port": 70000}, "rpc_http_port"),
+        ({"metrics_port": True}, "metrics_port"),
+        ({"internal_ws_port": 8545}, "internal_ws_port"),
+        ({"consumer_apis": ()}, "consumer_apis"),
+        ({"consumer_apis": "ETH,NET"}, "consumer_apis"),
+        ({"consumer_apis": ("ETH", "NOPE")}, "consumer_apis"),
+        ({"consumer_apis": ("ETH", "ETH")}, "consumer_apis"),
+        ({"internal_apis": ("ADMIN", "IBFT")}, "internal_apis"),
+        ({"host_allowlist": ("*",)}, "host_allowlist"),
+        ({"host_allowlist": ("bad_host",)}, "host_allowlist"),
+        ({"extra_flags": ("--rpc-http-api=ADMIN",)}, "extra_flags"),
+    ],
+)
+def test_bad_inputs_fail_naming_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        options(**overrides)
