@@ -18,8 +18,10 @@ variable                            meaning (default)
 ``BLOCK_PERIOD_SECONDS``            seconds between blocks (the longest: the empty-block period
                                     when one is set); thresholds derive from it
 ``METRIC_NAMESPACE``                CloudWatch namespace (``BesuStack``)
-``ADMIN_RPC_PORT``                  port when a registry item names none (``8547``)
-``RPC_TIMEOUT_SECONDS``             per-request timeout, connect and read (``2``)
+``ADMIN_RPC_PORT``                  WebSocket JSON-RPC port when a registry item names none
+                                    (``8547``)
+``RPC_TIMEOUT_SECONDS``             per-step timeout: connect, WebSocket handshake, each read
+                                    (``2``)
 ``CHECK_CONCURRENCY``               nodes queried at once (``16``)
 ``MAX_BLOCKS_BEHIND``               K (``max(10, ceil(60 / block period))``)
 ``STALL_WINDOW_SECONDS``            head unchanged this long is stalled

@@ -2,7 +2,7 @@
 
 Invoked by an EventBridge schedule (by default every minute); the event's content is ignored.
 Returns a public summary (see :func:`health.logic.run_check`). The configuration, the AWS
-clients and the HTTP pool are built once per cold start; a missing environment variable fails the
+clients and the WebSocket JSON-RPC client are built once per cold start; a missing environment variable fails the
 import loudly. Run it with reserved concurrency 1: runs never overlap on purpose (and a
 conditional write guards each node if they do).
 """

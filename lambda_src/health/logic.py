@@ -44,6 +44,7 @@ def endpoints(items: Sequence[RegistryItem], default_port: int) -> list[NodeEndp
             host=item.host,
             port=item.port or default_port,
             address=item.address.lower() if item.address else None,
+            server_name=item.server_name,
         )
         for item in items
         if item.status == STATUS_IN_USE and item.instance_id

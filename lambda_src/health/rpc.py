@@ -1,6 +1,10 @@
-"""Reading a Besu node over JSON-RPC (HTTP, private network) with urllib3.
+"""Reading a Besu node over JSON-RPC on WebSocket (private network) with ``websocket-client``.
 
-One run sends each node a single JSON-RPC batch:
+The node's admin/consensus APIs (``ADMIN,ETH,NET`` and ``IBFT`` or ``QBFT``) are served by Besu's
+WebSocket JSON-RPC server on the internal port (8547 by default; see
+``besu_stack.besu.command_line``), which does not answer plain HTTP POSTs. One run opens one
+WebSocket connection per node (``ws://<host>:<port>/``) and sends a single JSON-RPC batch as one
+text message (a JSON array; Besu's WebSocket handler answers an array with an array):
 
 * ``eth_getBlockByNumber("latest", false)``: head number and timestamp;
 * ``net_peerCount``: peers;
@@ -9,41 +13,94 @@ One run sends each node a single JSON-RPC batch:
   blocks, one object per validator ``{"address", "proposedBlockCount",
   "lastProposedBlockNumber"}`` (hex quantities; see the Besu private-network API reference).
 
-urllib3 ships with botocore in the Lambda runtime, so the function needs no extra wheel. Only
-APIs common to urllib3 1.26 and 2.x are used. Requests are never retried: a node that does not
-answer within the timeout is unreachable for this run. Nodes are queried concurrently.
+Answers are matched by ``id``; messages without a known ``id`` (there are no subscriptions, but
+a stray notification would be one) are skipped until the batch is answered.
+
+Where to connect: the registry item's ``private_ip``, else its ``dns_name``, else the host of its
+``enode`` URL (the slot's stable DNS name in the private zone). Besu checks the ``Host`` header
+of the WebSocket upgrade against ``--host-allowlist`` (``localhost``, ``127.0.0.1`` and the node's
+own DNS name), so whenever a DNS name is known (``dns_name`` or the enode's host) it is sent as
+the ``Host`` header, also when the connection goes to the private IP. No ``Origin`` header is
+sent.
+
+``websocket-client`` is a pure-Python wheel without dependencies, packaged into the zip from
+``lambda_src/requirements.txt``. Every step (connect, handshake, send, each receive) has the same
+short timeout and nothing is retried: a node that does not answer in time is unreachable for this
+run. The connection is always closed. Nodes are queried concurrently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import urllib3
+import websocket
 
 from .decisions import Observation
 
 
+def enode_host(enode: object) -> str | None:
+    """The host of an ``enode://<id>@<host>:<port>`` URL (IPv6 unbracketed), else ``None``."""
+    if not isinstance(enode, str) or not enode:
+        return None
+    try:
+        parts = urlsplit(enode.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() != "enode" or not parts.username or not host:
+        return None
+    return host
+
+
+def endpoint_hosts(
+    private_ip: object, dns_name: object, enode: object
+) -> tuple[str | None, str | None]:
+    """``(connect_host, server_name)`` of a registry item.
+
+    ``connect_host`` is ``private_ip``, else ``dns_name``, else the host of ``enode``;
+    ``server_name`` (sent as the ``Host`` header) is ``dns_name``, else the enode's host, else
+    ``None`` (the connect host is then used as the ``Host`` header).
+    """
+
+    def text(value: object) -> str | None:
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    name = text(dns_name) or enode_host(enode)
+    return text(private_ip) or name, name
+
+
 @dataclass(frozen=True)
 class NodeEndpoint:
-    """Where one registered node answers admin JSON-RPC."""
+    """Where one registered node answers admin JSON-RPC (WebSocket)."""
 
     slot: int
     instance_id: str
     host: str | None
     port: int
     address: str | None
+    server_name: str | None = None
+    """The node's DNS name, sent as the ``Host`` header (Besu's host allow-list admits it)."""
+
+    @staticmethod
+    def _bracketed(host: str) -> str:
+        return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
     @property
     def url(self) -> str:
-        """The node's JSON-RPC URL (IPv6 literals bracketed)."""
-        host = self.host or ""
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        """The node's WebSocket JSON-RPC URL (IPv6 literals bracketed)."""
+        return f"ws://{self._bracketed(self.host or '')}:{self.port}/"
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` header of the upgrade request: the DNS name when known."""
+        return f"{self._bracketed(self.server_name or self.host or '')}:{self.port}"
 
 
 class RpcError(Exception):
@@ -76,56 +133,89 @@ def parse_signer_metrics(result: object) -> dict[str, int | None]:
     return metrics
 
 
+Connect = Callable[..., Any]
+"""``websocket.create_connection`` or a stand-in with the same signature (tests)."""
+
+_MAX_MESSAGES = 16
+"""Messages read per node before giving up on the batch answer (stray notifications)."""
+
+
 class BesuRpcClient:
-    """Queries nodes' admin JSON-RPC; one shared, thread-safe urllib3 pool."""
+    """Queries nodes' admin JSON-RPC over WebSocket; one short-lived connection per node."""
 
     def __init__(
         self,
         signer_metrics_method: str,
         timeout_seconds: float,
         concurrency: int = 16,
-        pool: urllib3.PoolManager | None = None,
+        connect: Connect | None = None,
     ) -> None:
         self._signer_method = signer_metrics_method
-        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
+        self._timeout = timeout_seconds
         self._concurrency = concurrency
-        self._pool = pool or urllib3.PoolManager(maxsize=2, retries=False)
+        self._connect: Connect = connect or websocket.create_connection
 
-    def _batch(self, url: str) -> dict[int, Any]:
-        calls = [
+    def _calls(self) -> list[tuple[str, list[Any]]]:
+        return [
             ("eth_getBlockByNumber", ["latest", False]),
             ("net_peerCount", []),
             ("eth_syncing", []),
             (self._signer_method, []),
         ]
-        body = json.dumps(
+
+    def _batch(self, node: NodeEndpoint) -> dict[int, Any]:
+        calls = self._calls()
+        request = json.dumps(
             [
                 {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
                 for index, (method, params) in enumerate(calls)
             ]
-        ).encode()
+        )
+        deadline = time.monotonic() + 2 * self._timeout
         try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=body,
-                headers={"Content-Type": "application/json"},
+            connection = self._connect(
+                node.url,
                 timeout=self._timeout,
-                retries=False,
-                redirect=False,
+                host=node.host_header,
+                suppress_origin=True,
             )
-        except urllib3.exceptions.HTTPError as exc:
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
             raise RpcError(f"{type(exc).__name__}: {exc}") from exc
-        if response.status != 200:
-            raise RpcError(f"HTTP {response.status}")
         try:
-            answers = json.loads(response.data)
+            connection.send(request)
+            for _ in range(_MAX_MESSAGES):
+                if time.monotonic() > deadline:
+                    raise RpcError("WebSocketTimeoutException: no batch answer in time")
+                answers = self._parse(connection.recv())
+                if answers is not None:
+                    return answers
+            raise RpcError("no batch answer among the messages received")
+        except (websocket.WebSocketException, OSError) as exc:
+            raise RpcError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            with contextlib.suppress(websocket.WebSocketException, OSError):
+                connection.close(timeout=min(self._timeout, 0.5))
+
+    @staticmethod
+    def _parse(message: object) -> dict[int, Any] | None:
+        """The batch answer by ``id``; ``None`` for a message that is not it (skipped)."""
+        if not isinstance(message, str | bytes) or not message:
+            raise RpcError("the connection closed without an answer")
+        try:
+            decoded = json.loads(message)
         except ValueError as exc:
-            raise RpcError(f"response is not JSON: {exc}") from exc
-        if not isinstance(answers, list):
-            raise RpcError("response is not a JSON-RPC batch")
+            raise RpcError(f"answer is not JSON: {exc}") from exc
+        if isinstance(decoded, dict):
+            if decoded.get("id") is None and "error" in decoded:
+                # Besu answers a request it cannot parse with one error object (id null).
+                error = decoded["error"]
+                message_text = error.get("message") if isinstance(error, dict) else error
+                raise RpcError(f"JSON-RPC error {message_text!r}")
+            return None  # a notification or an unrelated single answer
+        if not isinstance(decoded, list):
+            raise RpcError("answer is not a JSON-RPC batch")
         by_id: dict[int, Any] = {}
-        for answer in answers:
+        for answer in decoded:
             if isinstance(answer, dict) and isinstance(answer.get("id"), int):
                 by_id[answer["id"]] = answer
         return by_id
@@ -143,9 +233,9 @@ class BesuRpcClient:
             )
 
         if not node.host:
-            return unreachable("the registry item names no private IP or DNS name")
+            return unreachable("the registry item names no private IP, DNS name or enode")
         try:
-            answers = self._batch(node.url)
+            answers = self._batch(node)
             block = self._result(answers, 0, "eth_getBlockByNumber")
             if not isinstance(block, dict):
                 raise RpcError("eth_getBlockByNumber returned no block")

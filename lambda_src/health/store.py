@@ -12,9 +12,12 @@ attribute         type  meaning
 ``slot``          N     partition key: the validator slot
 ``status``        S     only ``in_use`` items are checked
 ``owner_instance_id``  S  the EC2 instance owning the slot
-``private_ip``    S     where the node answers (else ``dns_name``)
-``dns_name``      S     used when ``private_ip`` is absent
-``admin_rpc_port``  N   the node's admin JSON-RPC port (else ``ADMIN_RPC_PORT``)
+``private_ip``    S     where the node answers (optional; else ``dns_name``)
+``dns_name``      S     used when ``private_ip`` is absent; sent as the ``Host`` header
+``enode``         S     enode URL with the slot's stable DNS name: its host is used when
+                        neither ``private_ip`` nor ``dns_name`` is present (the lifecycle
+                        functions write only this), and as the ``Host`` header
+``admin_rpc_port``  N   the node's admin WebSocket JSON-RPC port (else ``ADMIN_RPC_PORT``)
 ``address``       S     the slot's validator address (participation rule)
 ``health``        M     written by the checker only: see :func:`state_to_item`
 ================  ====  ===============================================================
@@ -36,6 +39,7 @@ from botocore.exceptions import ClientError
 
 from .decisions import STAGES, NodeState
 from .errors import RemediationError
+from .rpc import endpoint_hosts
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 STATUS_IN_USE = "in_use"
@@ -58,6 +62,8 @@ class RegistryItem:
     address: str | None
     health: NodeState | None
     health_revision: int | None
+    server_name: str | None = None
+    """The node's DNS name (``dns_name`` or the enode's host), sent as the ``Host`` header."""
 
 
 def _plain(value: Mapping[str, Any]) -> object:
@@ -143,18 +149,21 @@ class Registry:
                 health = item.get("health")
                 health_map = health if isinstance(health, dict) else None
                 revision = health_map.get("revision") if health_map else None
-                host = item.get("private_ip") or item.get("dns_name")
+                host, server_name = endpoint_hosts(
+                    item.get("private_ip"), item.get("dns_name"), item.get("enode")
+                )
                 port = item.get("admin_rpc_port")
                 found.append(
                     RegistryItem(
                         slot=slot,
                         status=str(item.get("status", "")),
                         instance_id=_text(item.get("owner_instance_id")),
-                        host=_text(host),
+                        host=host,
                         port=port if isinstance(port, int) else None,
                         address=_text(item.get("address")),
                         health=state_from_item(health_map) if health_map else None,
                         health_revision=revision if isinstance(revision, int) else None,
+                        server_name=server_name,
                     )
                 )
         return sorted(found, key=lambda i: i.slot)

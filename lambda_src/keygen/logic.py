@@ -50,7 +50,7 @@ MAX_VALIDATORS = 100
 REGISTRY_STATUS_AVAILABLE = "available"
 REGISTRY_ITEM_VERSION = 1
 _TOKEN_NAMESPACE = uuid.UUID("5b0f6a52-3c55-4f4e-9f3e-6d1c2a3b4e01")
-_RUNBOOK = "see the runbook (docs: changing the validator set of a live network)"
+_RUNBOOK = 'see README.md, "Adding a validator to a live network"'
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """Fixtures of the health checker tests: fake Besu JSON-RPC nodes and the AWS side on moto.
 
-Fake nodes are ``http.server`` servers on 127.0.0.1 (ephemeral ports, one thread each) that
-answer the JSON-RPC batch the checker sends like a Besu node would. Every server is shut down
-at the end of the test.
+Fake nodes are WebSocket JSON-RPC servers (``websockets.sync.server``) on 127.0.0.1 (ephemeral
+ports, one thread each) that answer the JSON-RPC batch the checker sends (one text message, a
+JSON array) like Besu's WebSocket server would, single requests too. Like Besu's
+``--host-allowlist``, they refuse the upgrade with HTTP 403 unless the ``Host`` header names
+``localhost``, ``127.0.0.1`` or the node's own DNS name (:func:`dns_name`). Every server is shut
+down at the end of the test.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
 
 from .conftest import REGION
 
@@ -31,6 +36,15 @@ MOTO_AMI = "ami-03cf127a"
 
 def address(slot: int) -> str:
     return f"0x{slot + 1:040x}"
+
+
+def dns_name(slot: int) -> str:
+    """The slot's stable DNS name in the private zone (what keygen puts in the enode)."""
+    return f"validator-{slot}.besu.besu.internal"
+
+
+def enode(slot: int, host: str | None = None) -> str:
+    return f"enode://{'ab' * 64}@{host or dns_name(slot)}:30303"
 
 
 @dataclass
@@ -47,7 +61,12 @@ class FakeNode:
     syncing: bool = False
     signer_api: bool = True
     port: int = 0
-    server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    hosts_seen: list[str] = field(default_factory=list)
+    server: Server | None = field(default=None, repr=False)
+
+    @property
+    def allowed_hosts(self) -> set[str]:
+        return {"localhost", "127.0.0.1", dns_name(self.slot)}
 
 
 class FakeNetwork:
@@ -70,31 +89,41 @@ class FakeNetwork:
         node = FakeNode(slot=len(self.nodes), head=self.head, **behaviour)
         network = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
+        def allow_host(connection: ServerConnection, request: Request) -> Response | None:
+            host = request.headers.get("Host", "")
+            node.hosts_seen.append(host)
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.lower() not in node.allowed_hosts:
+                return connection.respond(403, "Host not authorized.\n")
+            return None
+
+        def handle(connection: ServerConnection) -> None:
+            try:
+                for message in connection:
+                    request = json.loads(message)
+                    network.requests += 1
+                    if node.delay:
+                        time.sleep(node.delay)
+                    if isinstance(request, list):
+                        reply: Any = [network.answer(node, call) for call in request]
+                    else:
+                        reply = network.answer(node, request)
+                    connection.send(json.dumps(reply))
+            except ConnectionClosed:
                 pass
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                batch = json.loads(self.rfile.read(length))
-                network.requests += 1
-                if node.delay:
-                    time.sleep(node.delay)
-                body = json.dumps([network.answer(node, call) for call in batch]).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = serve(
+            handle,
+            "127.0.0.1",
+            0,
+            process_request=allow_host,
+            compression=None,
+            ping_interval=None,
+            close_timeout=1,
+        )
         node.server = server
-        node.port = int(server.server_address[1])
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        node.port = int(server.socket.getsockname()[1])
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         self._threads.append(thread)
         self.nodes.append(node)
@@ -145,7 +174,6 @@ class FakeNetwork:
         for node in self.nodes:
             if node.server is not None:
                 node.server.shutdown()
-                node.server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -169,7 +197,19 @@ class HealthAws:
     instance_ids: list[str]
     task_by_instance: dict[str, str]
 
-    def register(self, slot: int, port: int, *, status: str = "in_use") -> None:
+    def register(
+        self,
+        slot: int,
+        port: int,
+        *,
+        status: str = "in_use",
+        location: dict[str, str] | None = None,
+    ) -> None:
+        """Write a slot item; an ``in_use`` node is found at ``location`` (attribute → value).
+
+        By default ``private_ip`` 127.0.0.1 and the ``enode`` with the slot's DNS name (which
+        the checker sends as the ``Host`` header).
+        """
         item: dict[str, Any] = {
             "slot": {"N": str(slot)},
             "status": {"S": status},
@@ -179,9 +219,12 @@ class HealthAws:
         if status == "in_use":
             item.update(
                 owner_instance_id={"S": self.instance_ids[slot]},
-                private_ip={"S": "127.0.0.1"},
                 admin_rpc_port={"N": str(port)},
             )
+            where = (
+                {"private_ip": "127.0.0.1", "enode": enode(slot)} if location is None else location
+            )
+            item.update({name: {"S": value} for name, value in where.items()})
         self.dynamodb.put_item(TableName=TABLE, Item=item)
 
     def health(self, slot: int) -> dict[str, Any]:

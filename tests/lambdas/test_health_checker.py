@@ -22,6 +22,8 @@ from .health_fixtures import (
     FakeNetwork,
     HealthAws,
     besu_network,
+    dns_name,
+    enode,
     health_env,
     make_health_aws,
 )
@@ -209,6 +211,42 @@ def test_slots_without_a_node_use_the_fault_budget(aws: str, besu_network: FakeN
     assert decisions(result)[0] == "deferred_quorum"
     assert result["validator_count"] == 4
     assert side.task_status(0) == "RUNNING"
+
+
+def test_endpoint_fallback_and_host_header(aws: str, besu_network: FakeNetwork) -> None:
+    """private_ip → dns_name → enode host; the DNS name is the Host header Besu admits."""
+    net = besu_network
+    for _ in range(6):
+        net.add()
+    side = make_health_aws(6)
+    locations = [
+        {"private_ip": "127.0.0.1", "enode": enode(0)},  # connect by IP, Host = enode's name
+        {"enode": enode(1, host="localhost")},  # lifecycle item: enode only
+        {"dns_name": "localhost", "enode": enode(2)},  # dns_name before the enode's host
+        {"private_ip": "127.0.0.1"},  # no name known: Host = the IP (allowed here)
+        {"private_ip": "127.0.0.1", "dns_name": "elsewhere.example"},  # not allow-listed
+        {},  # nowhere to connect
+    ]
+    for node, location in zip(net.nodes, locations, strict=True):
+        side.register(node.slot, node.port, location=location)
+    checker = Checker(health_env())
+
+    result = checker.run()
+
+    reachable = {n["slot"]: n["reasons"] != ["unreachable"] for n in result["nodes"]}
+    assert reachable == {0: True, 1: True, 2: True, 3: True, 4: False, 5: False}
+    port = {node.slot: node.port for node in net.nodes}
+    assert net.nodes[0].hosts_seen == [f"{dns_name(0)}:{port[0]}"]
+    assert net.nodes[1].hosts_seen == [f"localhost:{port[1]}"]
+    assert net.nodes[2].hosts_seen == [f"localhost:{port[2]}"]
+    assert net.nodes[3].hosts_seen == [f"127.0.0.1:{port[3]}"]
+    assert net.nodes[4].hosts_seen == [f"elsewhere.example:{port[4]}"]
+    assert net.nodes[5].hosts_seen == []
+    # One connection and one batch message per reachable node.
+    assert net.requests == 4
+    errors = {r["slot"]: r["evidence"].get("error", "") for r in checker.logs() if "slot" in r}
+    assert "403" in errors[4]
+    assert "no private IP, DNS name or enode" in errors[5]
 
 
 def fresh_handler_module() -> ModuleType:

@@ -12,6 +12,7 @@ compared run by run for the slots a case names (``-`` is "none", see ``CODES``).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from lambda_src.health.decisions import (
     Thresholds,
     decide,
 )
+from lambda_src.health.rpc import BesuRpcClient, NodeEndpoint, endpoint_hosts, enode_host
 
 BASE = Thresholds(
     max_blocks_behind=10,
@@ -258,3 +260,141 @@ def test_lagging_node_catching_up_does_not_hide_a_stall() -> None:
         states = {n.slot: n.state for n in decision.nodes}
     assert decision is not None
     assert decision.network.stalled
+
+
+NODE_ID = "ab" * 64
+
+
+@pytest.mark.parametrize(
+    ("enode", "host"),
+    [
+        (
+            f"enode://{NODE_ID}@validator-2.besu.besu.internal:30303",
+            "validator-2.besu.besu.internal",
+        ),
+        (
+            f"enode://{NODE_ID}@Validator-3.Besu.Internal:30303?discport=0",
+            "validator-3.besu.internal",
+        ),
+        (f"enode://{NODE_ID}@10.0.1.7:30303", "10.0.1.7"),
+        (f"enode://{NODE_ID}@[fd00::7]:30303", "fd00::7"),
+        ("http://validator-2.besu.besu.internal:30303", None),  # not an enode URL
+        ("enode://validator-2.besu.besu.internal:30303", None),  # no node id
+        (f"enode://{NODE_ID}@[fd00::7:30303", None),  # malformed
+        ("", None),
+        (None, None),
+        (7, None),
+    ],
+)
+def test_enode_host(enode: object, host: str | None) -> None:
+    assert enode_host(enode) == host
+
+
+ENODE = f"enode://{NODE_ID}@validator-2.besu.besu.internal:30303"
+NAME = "validator-2.besu.besu.internal"
+
+
+@pytest.mark.parametrize(
+    ("private_ip", "dns_name", "enode", "expected"),
+    [
+        ("10.0.1.7", "node.example", ENODE, ("10.0.1.7", "node.example")),
+        ("10.0.1.7", None, ENODE, ("10.0.1.7", NAME)),
+        (None, "node.example", ENODE, ("node.example", "node.example")),
+        (None, None, ENODE, (NAME, NAME)),  # lifecycle items: enode only
+        ("", "  ", ENODE, (NAME, NAME)),  # blank values are absent
+        ("10.0.1.7", None, None, ("10.0.1.7", None)),
+        (None, None, "not-an-enode", (None, None)),
+        (None, None, None, (None, None)),
+    ],
+)
+def test_endpoint_host_fallback(
+    private_ip: object, dns_name: object, enode: object, expected: tuple[str | None, str | None]
+) -> None:
+    assert endpoint_hosts(private_ip, dns_name, enode) == expected
+
+
+def test_endpoint_url_and_host_header() -> None:
+    by_ip = NodeEndpoint(2, "i-2", "10.0.1.7", 8547, None, server_name=NAME)
+    assert by_ip.url == "ws://10.0.1.7:8547/"
+    assert by_ip.host_header == f"{NAME}:8547"
+    v6 = NodeEndpoint(2, "i-2", "fd00::7", 8547, None)
+    assert v6.url == "ws://[fd00::7]:8547/"
+    assert v6.host_header == "[fd00::7]:8547"
+
+
+class ScriptedConnection:
+    """A stand-in for a websocket-client connection that replies from a script."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.sent: list[str] = []
+        self.closed = False
+
+    def send(self, payload: str) -> None:
+        self.sent.append(payload)
+
+    def recv(self) -> str:
+        return self.replies.pop(0)
+
+    def close(self, timeout: float = 3) -> None:
+        self.closed = True
+
+
+def scripted_client(
+    connection: ScriptedConnection, calls: list[dict[str, object]]
+) -> BesuRpcClient:
+    def connect(url: str, **options: object) -> ScriptedConnection:
+        calls.append({"url": url, **options})
+        return connection
+
+    return BesuRpcClient("qbft_getSignerMetrics", 0.5, connect=connect)
+
+
+def batch_reply(ids: list[int]) -> str:
+    results: dict[int, object] = {
+        0: {"number": "0x64", "timestamp": "0x6553f100"},
+        1: "0x3",
+        2: False,
+        3: [{"address": "0xAA", "proposedBlockCount": "0x2", "lastProposedBlockNumber": "0x63"}],
+    }
+    return json.dumps([{"jsonrpc": "2.0", "id": i, "result": results[i]} for i in ids])
+
+
+def test_rpc_client_sends_one_batch_and_matches_ids() -> None:
+    notification = json.dumps({"jsonrpc": "2.0", "method": "eth_subscription", "params": {}})
+    connection = ScriptedConnection([notification, batch_reply([3, 1, 0, 2])])
+    calls: list[dict[str, object]] = []
+    client = scripted_client(connection, calls)
+    node = NodeEndpoint(2, "i-2", "10.0.1.7", 8547, "0xaa", server_name=NAME)
+
+    obs = client.observe(node)
+
+    assert calls == [
+        {
+            "url": "ws://10.0.1.7:8547/",
+            "timeout": 0.5,
+            "host": f"{NAME}:8547",
+            "suppress_origin": True,
+        }
+    ]
+    (sent,) = connection.sent
+    assert [call["method"] for call in json.loads(sent)] == [
+        "eth_getBlockByNumber",
+        "net_peerCount",
+        "eth_syncing",
+        "qbft_getSignerMetrics",
+    ]
+    assert connection.closed
+    assert obs.reachable and obs.head == 100 and obs.peers == 3 and obs.syncing is False
+    assert obs.last_proposed == {"0xaa": 99}
+
+
+def test_rpc_client_error_object_and_closed_connection_are_unreachable() -> None:
+    error = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "bad"}})
+    node = NodeEndpoint(2, "i-2", "10.0.1.7", 8547, None)
+    for replies, expected in [([error], "JSON-RPC error 'bad'"), ([""], "closed without")]:
+        connection = ScriptedConnection(replies)
+        obs = scripted_client(connection, []).observe(node)
+        assert not obs.reachable
+        assert obs.error is not None and expected in obs.error
+        assert connection.closed
