@@ -287,6 +287,13 @@ def _validate(s: Settings) -> None:
             count,
             f"a whole number from 1 to {MAX_VALIDATORS} (4 tolerates one faulty validator, 7 two)",
         )
+    if count in (2, 3):
+        raise SettingsError(
+            "validator_count",
+            count,
+            f"{count} validators tolerate no failure, so every rolling change or replacement "
+            "would halt the chain: use 1 (a development network) or 4 or more",
+        )
     _check_choice("consensus", s.consensus, ConsensusProtocol)
     _check_choice("vpc_mode", s.vpc_mode, VpcMode)
     _validate_state(s.state)

@@ -397,6 +397,58 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
         ),
     ),
     VariableSpec(
+        "besu_memory_mib",
+        "number",
+        6144,
+        "Memory reserved for the Besu container, in MiB; at least 1024 MiB of the instance must stay free (checked at plan time against the instance type).",
+        "nodes",
+        (
+            _v(
+                "var.besu_memory_mib >= 2048 && var.besu_memory_mib <= 1048576 && floor(var.besu_memory_mib) == var.besu_memory_mib",
+                "besu_memory_mib must be a whole number from 2048 to 1048576.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "besu_jvm_heap_mib",
+        "number",
+        3072,
+        "JVM heap of Besu (-Xmx/-Xms), in MiB; at most 75% of besu_memory_mib (checked at plan time), the rest is for RocksDB and the JVM itself.",
+        "nodes",
+        (
+            _v(
+                "var.besu_jvm_heap_mib >= 1024 && floor(var.besu_jvm_heap_mib) == var.besu_jvm_heap_mib",
+                "besu_jvm_heap_mib must be a whole number of at least 1024.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "besu_data_storage_format",
+        "string",
+        "BONSAI",
+        "Besu data storage format, always explicit so an upgrade never changes it silently: BONSAI (Besu's default, smaller) or FOREST (full archive of state).",
+        "nodes",
+        (
+            _v(
+                'contains(["BONSAI", "FOREST"], var.besu_data_storage_format)',
+                "besu_data_storage_format must be BONSAI or FOREST.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_consumer_apis",
+        "list(string)",
+        ["ETH", "NET", "WEB3"],
+        "JSON-RPC API groups PrivateLink consumers may call. Administrative and consensus groups (ADMIN, IBFT, QBFT, TXPOOL, DEBUG...) are never allowed here: one consumer could vote validators out.",
+        "nodes",
+        (
+            _v(
+                'length(var.rpc_consumer_apis) > 0 && alltrue([for api in var.rpc_consumer_apis : contains(["ETH", "NET", "WEB3", "TRACE"], api)]) && length(distinct(var.rpc_consumer_apis)) == length(var.rpc_consumer_apis)',
+                "rpc_consumer_apis must list, without repeats, API groups from ETH, NET, WEB3 and TRACE; administrative and consensus groups are never exposed to consumers.",
+            ),
+        ),
+    ),
+    VariableSpec(
         "data_volume_size_gib",
         "number",
         100,
@@ -410,6 +462,58 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
         ),
     ),
     VariableSpec(
+        "data_volume_iops",
+        "number",
+        3000,
+        "Provisioned IOPS of each gp3 data volume (3000-16000; 3000 is included in the gp3 price).",
+        "nodes",
+        (
+            _v(
+                "var.data_volume_iops >= 3000 && var.data_volume_iops <= 16000 && floor(var.data_volume_iops) == var.data_volume_iops",
+                "data_volume_iops must be a whole number from 3000 to 16000.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "data_volume_throughput_mibps",
+        "number",
+        125,
+        "Provisioned throughput of each gp3 data volume in MiB/s (125-1000; 125 is included in the gp3 price).",
+        "nodes",
+        (
+            _v(
+                "var.data_volume_throughput_mibps >= 125 && var.data_volume_throughput_mibps <= 1000 && floor(var.data_volume_throughput_mibps) == var.data_volume_throughput_mibps",
+                "data_volume_throughput_mibps must be a whole number from 125 to 1000.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "snapshot_interval_hours",
+        "number",
+        12,
+        "Hours between snapshots of every data volume (Data Lifecycle Manager); the latest snapshot is what a node restored in another AZ starts from.",
+        "nodes",
+        (
+            _v(
+                "contains([1, 2, 3, 4, 6, 8, 12, 24], var.snapshot_interval_hours)",
+                "snapshot_interval_hours must be one of 1, 2, 3, 4, 6, 8, 12 or 24 (the intervals Data Lifecycle Manager accepts).",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "snapshot_retention_count",
+        "number",
+        14,
+        "Snapshots kept per data volume (1-1000).",
+        "nodes",
+        (
+            _v(
+                "var.snapshot_retention_count >= 1 && var.snapshot_retention_count <= 1000 && floor(var.snapshot_retention_count) == var.snapshot_retention_count",
+                "snapshot_retention_count must be a whole number from 1 to 1000.",
+            ),
+        ),
+    ),
+    VariableSpec(
         "root_volume_size_gib",
         "number",
         30,
@@ -419,6 +523,53 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
             _v(
                 "var.root_volume_size_gib >= 30 && var.root_volume_size_gib <= 200 && floor(var.root_volume_size_gib) == var.root_volume_size_gib",
                 "root_volume_size_gib must be a whole number from 30 to 200.",
+            ),
+        ),
+    ),
+    # --- monitoring ----------------------------------------------------------------------------
+    VariableSpec(
+        "alarm_email",
+        "string",
+        "",
+        "E-mail address subscribed to the network's alarm topic (the recipient must confirm the subscription). Empty: no subscription; subscribe to the topic yourself.",
+        "monitoring",
+        (
+            _v(
+                'var.alarm_email == "" || can(regex("^[^@ ]+@[^@ ]+[.][^@ ]+$", var.alarm_email))',
+                "alarm_email must be empty or an e-mail address such as ops@example.com.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "health_check_failures_before_action",
+        "number",
+        3,
+        "Consecutive failed deep health checks (one a minute) before a node is restarted, then replaced; also the minutes its unhealthy alarm waits (1-100).",
+        "monitoring",
+        (
+            _v(
+                "var.health_check_failures_before_action >= 1 && var.health_check_failures_before_action <= 100 && floor(var.health_check_failures_before_action) == var.health_check_failures_before_action",
+                "health_check_failures_before_action must be a whole number from 1 to 100.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "health_check_remediation_enabled",
+        "bool",
+        True,
+        "Whether the health checker restarts and replaces failing nodes (at most f at once, never during a network-wide stall); false: it only measures and alarms.",
+        "monitoring",
+    ),
+    VariableSpec(
+        "health_check_cooldown_seconds",
+        "number",
+        900,
+        "Minimum seconds between two repairs of the same validator slot by the health checker (0-86400).",
+        "monitoring",
+        (
+            _v(
+                "var.health_check_cooldown_seconds >= 0 && var.health_check_cooldown_seconds <= 86400 && floor(var.health_check_cooldown_seconds) == var.health_check_cooldown_seconds",
+                "health_check_cooldown_seconds must be a whole number from 0 to 86400.",
             ),
         ),
     ),

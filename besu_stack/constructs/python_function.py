@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
+    LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionTracingConfig,
     LambdaFunctionVpcConfig,
@@ -47,20 +49,62 @@ def _staging_dir() -> Path:
     return _staging
 
 
+ZIP_CACHE_DIR = DEFAULT_WHEELS_DIR.parent / "lambda-zips"
+"""Built packages, addressed by a digest of everything that goes into them: building a package
+with its wheels takes seconds, so a synth reuses one whose inputs have not changed."""
+
+_built: dict[tuple[str, bool, Path], tuple[Path, str]] = {}
+
+
+def _inputs_digest(function: str, wheels: list[Path]) -> str:
+    """SHA-256 over the names and bytes of every file a package is built from."""
+    digest = hashlib.sha256()
+    roots = [LAMBDA_SOURCE / function, LAMBDA_SOURCE.parent / "besu_stack" / "besu"]
+    files = [
+        p
+        for root in roots
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    files += [LAMBDA_SOURCE.parent / "besu_stack" / "__init__.py", *wheels]
+    for path in files:
+        digest.update(str(path.relative_to(LAMBDA_SOURCE.parent)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def build_function_zip(
     function: str, *, with_wheels: bool, wheels_dir: Path = DEFAULT_WHEELS_DIR
 ) -> tuple[Path, str]:
-    """Build ``lambda_src/<function>`` into a deterministic zip; return its path and SHA-256."""
-    if with_wheels and not any(wheels_dir.glob("*.whl")):
+    """Build ``lambda_src/<function>`` into a deterministic zip; return its path and SHA-256.
+
+    The zip is reused from :data:`ZIP_CACHE_DIR` when nothing it is built from has changed
+    (same bytes either way: the build is deterministic).
+    """
+    key = (function, with_wheels, wheels_dir)
+    if key in _built:
+        return _built[key]
+    wheels = sorted(wheels_dir.glob("*.whl")) if with_wheels else []
+    if with_wheels and not wheels:
         raise LambdaDependenciesMissing(
             f"the Lambda dependencies are not in {wheels_dir}: run `make setup` "
             "(or `besu-stack lambda-wheels`) once; synthesis itself never downloads anything"
         )
-    output = _staging_dir() / f"{function}.zip"
-    digest = build_lambda_zip(
-        LAMBDA_SOURCE / function, output, wheels_dir=wheels_dir if with_wheels else None
-    )
-    return output, digest
+    cached = ZIP_CACHE_DIR / f"{function}-{_inputs_digest(function, wheels)[:24]}.zip"
+    if cached.is_file():
+        result = cached, hashlib.sha256(cached.read_bytes()).hexdigest()
+    else:
+        try:
+            ZIP_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            output = cached
+        except OSError:  # a read-only installation: build into the per-process staging dir
+            output = _staging_dir() / f"{function}.zip"
+        digest = build_lambda_zip(
+            LAMBDA_SOURCE / function, output, wheels_dir=wheels_dir if with_wheels else None
+        )
+        result = output, digest
+    _built[key] = result
+    return result
 
 
 class PythonFunction(Construct):
@@ -92,6 +136,8 @@ class PythonFunction(Construct):
         subnet_ids: Sequence[str],
         security_group_ids: Sequence[str],
         with_wheels: bool = True,
+        handler: str = "handler",
+        dead_letter_queue_arn: str | None = None,
         timeout_seconds: int = 60,
         memory_mb: int = 256,
         reserved_concurrency: int = 1,
@@ -128,12 +174,22 @@ class PythonFunction(Construct):
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": f"{self.log_group.arn}:*",
         }
+        extra: list[Statement] = []
+        if dead_letter_queue_arn is not None:
+            extra.append(
+                {
+                    "Sid": "DeadLetterQueue",
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": dead_letter_queue_arn,
+                }
+            )
         IamRolePolicy(
             self,
             "policy",
             role=self.role.id,
             name=function_name,
-            policy=policy_document([logs, *statements]),
+            policy=policy_document([logs, *statements, *extra]),
         )
         for managed in ("service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"):
             IamRolePolicyAttachment(
@@ -150,7 +206,7 @@ class PythonFunction(Construct):
             role=self.role.arn,
             runtime=LAMBDA_RUNTIME,
             architectures=[LAMBDA_ARCHITECTURE],
-            handler=f"{source}.handler.handler",
+            handler=f"{source}.{handler}.handler",
             filename=asset.path,
             source_code_hash=_base64_sha256(digest),
             timeout=timeout_seconds,
@@ -161,6 +217,11 @@ class PythonFunction(Construct):
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             vpc_config=LambdaFunctionVpcConfig(
                 subnet_ids=list(subnet_ids), security_group_ids=list(security_group_ids)
+            ),
+            dead_letter_config=(
+                LambdaFunctionDeadLetterConfig(target_arn=dead_letter_queue_arn)
+                if dead_letter_queue_arn is not None
+                else None
             ),
             depends_on=[self.log_group],
         )

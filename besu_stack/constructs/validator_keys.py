@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from cdktf import Fn, Token
+from cdktf import Fn, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import SecretsmanagerSecretPolicy
@@ -180,6 +180,10 @@ class ValidatorKeys(Construct):
                 f"slot_{slot}_policy",
                 secret_arn=secret.arn,
                 block_public_policy=True,
+                # The initial policy: nobody but the key Lambda (and readers) touches the value.
+                # From the first claim on, the launch hook owns the policy (it opens the secret
+                # to the slot's current instance only), so Terraform must not put this back.
+                lifecycle=TerraformResourceLifecycle(ignore_changes=["policy"]),
                 policy=policy_document(
                     [
                         {

@@ -5,13 +5,32 @@ from __future__ import annotations
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
+from besu_stack.constructs.fleet import (
+    LifecycleHooks,
+    NodeImage,
+    NodeSizing,
+    SnapshotSchedule,
+    ValidatorFleet,
+    fleet_name,
+    instance_role_name,
+)
+from besu_stack.constructs.health_check import HealthCheck, HealthThresholds
+from besu_stack.constructs.monitoring import KEY_SERVICE_PRINCIPALS, Monitoring
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.network import CreatedVpc, ExistingVpc, Network
 from besu_stack.constructs.network_key import NetworkKey
+from besu_stack.constructs.node_lifecycle import (
+    LAUNCH_HOOK_TIMEOUT_SECONDS,
+    TERMINATE_HOOK_TIMEOUT_SECONDS,
+    DataVolumeSpec,
+    NodeLifecycle,
+    hook_names,
+)
 from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.private_link import PrivateLink, ReadinessCheck
 from besu_stack.constructs.registry import ValidatorRegistry
 from besu_stack.constructs.validator_keys import ValidatorKeys, genesis_options_json
+from besu_stack.rollout import rollout_policy
 from besu_stack.settings import Settings
 from besu_stack.stacks.backend import configure_backend
 from besu_stack.stacks.inputs import NetworkInputs
@@ -52,7 +71,7 @@ class BesuNetworkStack(TerraformStack):
             platform=self.platform,
             deletion_window_days=self.inputs.number("kms_deletion_window_days"),
             # ELB access-log delivery writes SSE-KMS objects to the PrivateLink log bucket.
-            extra_service_principals=["delivery.logs.amazonaws.com"],
+            extra_service_principals=["delivery.logs.amazonaws.com", *KEY_SERVICE_PRINCIPALS],
         )
         inputs = self.inputs
         vpc: CreatedVpc | ExistingVpc = (
@@ -127,6 +146,135 @@ class BesuNetworkStack(TerraformStack):
             security_group_id=self.network.control_plane_security_group_id,
         )
 
+        # Names the hooks, alarms and IAM need before the fleet exists (no dependency cycle).
+        platform = self.platform
+        fleet = fleet_name(self.naming)
+        cluster_arn = (
+            f"arn:{platform.partition}:ecs:{platform.region}:{platform.account_id}:cluster/{fleet}"
+        )
+        asg_arn = (
+            f"arn:{platform.partition}:autoscaling:{platform.region}:{platform.account_id}:"
+            f"autoScalingGroup:*:autoScalingGroupName/{fleet}"
+        )
+        launch_hook, terminate_hook = hook_names(self.naming)
+        self.node_lifecycle = NodeLifecycle(
+            self,
+            "node_lifecycle",
+            naming=self.naming,
+            platform=platform,
+            vpc_id=self.network.vpc_id,
+            node_domain=self.node_domain,
+            registry=self.registry,
+            secret_name_prefix=settings.network_name,
+            artifact_bucket_name=self.validator_keys.artifact_bucket_name,
+            kms_key_arn=self.network_key.key_arn,
+            autoscaling_group_name=fleet,
+            cluster_name=fleet,
+            instance_role_arn=f"arn:{platform.partition}:iam::{platform.account_id}:role/{instance_role_name(self.naming)}",
+            data_volume=DataVolumeSpec(
+                size_gib=inputs.number("data_volume_size_gib"),
+                iops=inputs.number("data_volume_iops"),
+                throughput_mibps=inputs.number("data_volume_throughput_mibps"),
+            ),
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.control_plane_security_group_id,
+            log_retention_days=inputs.number("log_retention_days"),
+        )
+        self.health_check = HealthCheck(
+            self,
+            "health_check",
+            naming=self.naming,
+            platform=platform,
+            protocol=settings.consensus,
+            validator_count=settings.validator_count,
+            block_period_seconds=inputs.number("block_period_seconds"),
+            registry=self.registry,
+            cluster_name=fleet,
+            cluster_arn=cluster_arn,
+            service_name=fleet,
+            autoscaling_group_name=fleet,
+            autoscaling_group_arn=asg_arn,
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.health_checker_security_group_id,
+            kms_key_arn=self.network_key.key_arn,
+            log_retention_days=inputs.number("log_retention_days"),
+            thresholds=HealthThresholds(
+                failures_before_action=inputs.number("health_check_failures_before_action"),
+                cooldown_seconds=inputs.number("health_check_cooldown_seconds"),
+            ),
+            remediation_enabled=inputs.boolean("health_check_remediation_enabled"),
+        )
+        self.monitoring = Monitoring(
+            self,
+            "monitoring",
+            naming=self.naming,
+            platform=platform,
+            validator_count=settings.validator_count,
+            block_period_seconds=inputs.number("block_period_seconds"),
+            kms_key_arn=self.network_key.key_arn,
+            cluster_name=fleet,
+            service_name=fleet,
+            autoscaling_group_name=fleet,
+            lambda_functions={
+                "keygen": self.validator_keys.function.function_name,
+                "health": self.health_check.function_name,
+                **self.node_lifecycle.function_names,
+            },
+            alarm_email=inputs.string("alarm_email"),
+            unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
+        )
+
+        self.fleet = ValidatorFleet(
+            self,
+            "fleet",
+            naming=self.naming,
+            platform=self.platform,
+            validator_count=settings.validator_count,
+            protocol=settings.consensus,
+            rollout=rollout_policy(settings.validator_count),
+            node_domain=self.node_domain,
+            subnet_ids=self.network.subnet_ids,
+            node_security_group_id=self.network.node_security_group_id,
+            target_group_arns=[self.private_link.rpc_target_group_arn],
+            kms_key_arn=self.network_key.key_arn,
+            log_retention_days=inputs.number("log_retention_days"),
+            sizing=NodeSizing(
+                instance_type=inputs.string("instance_type"),
+                besu_memory_mib=inputs.number("besu_memory_mib"),
+                besu_jvm_heap_mib=inputs.number("besu_jvm_heap_mib"),
+                root_volume_size_gib=inputs.number("root_volume_size_gib"),
+            ),
+            image=NodeImage(
+                repository=inputs.string("besu_image_repository"),
+                tag=inputs.string("besu_image_tag"),
+            ),
+            data_storage_format=inputs.string("besu_data_storage_format"),
+            consumer_apis=inputs.strings("rpc_consumer_apis"),
+            snapshots=SnapshotSchedule(
+                interval_hours=inputs.number("snapshot_interval_hours"),
+                retention_count=inputs.number("snapshot_retention_count"),
+            ),
+            slot_secret_arns=self.validator_keys.secret_arns,
+            artifact_bucket_arn=self.validator_keys.artifact_bucket_arn,
+            genesis_object_key=self.validator_keys.genesis_object_key,
+            static_nodes_object_key=self.validator_keys.static_nodes_object_key,
+            lifecycle_hooks=LifecycleHooks(
+                launch_hook_name=launch_hook,
+                terminate_hook_name=terminate_hook,
+                launch_timeout_seconds=LAUNCH_HOOK_TIMEOUT_SECONDS,
+                terminate_timeout_seconds=TERMINATE_HOOK_TIMEOUT_SECONDS,
+            ),
+            # A rolling change stops when the network is no longer healthy enough.
+            rollout_alarm_names=[
+                self.monitoring.alarm_names["network_stalled"],
+                self.monitoring.alarm_names["validators_online"],
+            ],
+            depends_on=[
+                self.node_lifecycle.launch_function.function,
+                self.node_lifecycle.termination_function.function,
+            ],
+        )
+
         self._output(
             "network_name",
             settings.network_name,
@@ -150,6 +298,38 @@ class BesuNetworkStack(TerraformStack):
         )
         self._network_outputs()
         self._key_outputs()
+        self._fleet_outputs()
+
+    def _fleet_outputs(self) -> None:
+        fleet = self.fleet
+        self._output("ecs_cluster_name", fleet.cluster_name, "ECS cluster running the validators.")
+        self._output("ecs_service_name", fleet.service_name, "ECS service of the validator tasks.")
+        self._output(
+            "autoscaling_group_name",
+            fleet.autoscaling_group_name,
+            "Auto Scaling group of the validator hosts (one per validator).",
+        )
+        self._output(
+            "node_log_group_name",
+            fleet.node_log_group_name,
+            "CloudWatch log group of the Besu nodes.",
+        )
+        policy = rollout_policy(self.settings.validator_count)
+        self._output(
+            "alarm_topic_arn",
+            self.monitoring.topic_arn,
+            "SNS topic receiving every alarm of the network (subscribe to it).",
+        )
+        self._output(
+            "node_zone_name",
+            self.node_lifecycle.zone_name,
+            "Private DNS zone of the validators (validator-<slot>.<zone>).",
+        )
+        self._output(
+            "rolling_change_max_unavailable",
+            policy.max_unavailable,
+            "Validators a deployment or instance refresh may stop at once (f, or 1 for a single validator).",
+        )
 
     def _key_outputs(self) -> None:
         keys = self.validator_keys

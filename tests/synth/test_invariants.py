@@ -115,7 +115,14 @@ def test_two_networks_in_one_app_have_no_name_collision(tmp_path: Path) -> None:
     for network in ("alpha", "beta"):
         for value in names[network]:
             assert value.startswith(
-                (f"{network}-", f"alias/{network}-", f"{network}/", f"/aws/lambda/{network}-")
+                (
+                    f"{network}-",
+                    f"alias/{network}-",
+                    f"{network}/",
+                    f"/aws/lambda/{network}-",
+                    f"/besu/{network}/",
+                    f"{network}.besu.internal",
+                )
             ), value
         derived = stacks[f"{network}-state"]["locals"]["bucket_name_or_derived"]
         assert f'"{network}-tfstate-${{data.aws_caller_identity.' in derived

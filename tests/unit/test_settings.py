@@ -33,7 +33,7 @@ def test_defaults_are_a_four_validator_ibft2_network_in_its_own_vpc_with_local_s
     assert s.max_faulty == 1
 
 
-@pytest.mark.parametrize(("n", "f"), [(1, 0), (3, 0), (4, 1), (5, 1), (7, 2), (10, 3), (31, 10)])
+@pytest.mark.parametrize(("n", "f"), [(1, 0), (4, 1), (5, 1), (6, 1), (7, 2), (10, 3), (31, 10)])
 def test_fault_tolerance_is_floor_of_n_minus_one_over_three(n: int, f: int) -> None:
     assert Settings(validator_count=n).max_faulty == f
 
@@ -107,6 +107,8 @@ def test_error_names_setting_value_allowed_and_source(tmp_path: Path) -> None:
         ({"validator_count": 0}, "validator_count"),
         ({"validator_count": MAX_VALIDATORS + 1}, "validator_count"),
         ({"validator_count": True}, "validator_count"),
+        ({"validator_count": 2}, "validator_count"),
+        ({"validator_count": 3}, "validator_count"),
         ({"validator_count": "4.5"}, "validator_count"),
         ({"vpc_mode": "shared"}, "vpc_mode"),
         ({"state_backend": "gcs"}, "state_backend"),
@@ -190,7 +192,7 @@ def test_random_valid_network_names_are_accepted(name: str) -> None:
 
 
 @hsettings(max_examples=100, deadline=None)
-@given(count=st.integers().filter(lambda n: n < 1 or n > MAX_VALIDATORS))
+@given(count=st.integers().filter(lambda n: n < 1 or n > MAX_VALIDATORS or n in (2, 3)))
 def test_random_out_of_range_validator_counts_are_rejected(count: int) -> None:
     with pytest.raises(SettingsError) as err:
         settings_from_mapping({"validator_count": str(count)})

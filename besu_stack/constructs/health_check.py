@@ -1,0 +1,304 @@
+"""The deep health checker: a scheduled Lambda that measures every node and repairs a few."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from cdktf import IResolvable, Token
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
+    LambdaFunctionEventInvokeConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from besu_stack.besu.extra_data import Protocol, check_protocol
+from besu_stack.constructs.iam import Statement
+from besu_stack.constructs.naming import Naming
+from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.python_function import PythonFunction
+from besu_stack.constructs.registry import ValidatorRegistry
+
+HEALTH_METRIC_NAMESPACE = "BesuStack"
+"""The CloudWatch namespace the checker publishes to (its ``METRIC_NAMESPACE``)."""
+DEFAULT_SCHEDULE = "rate(1 minute)"
+FUNCTION_TIMEOUT_SECONDS = 50
+"""Shorter than the one-minute schedule, so a slow run never meets the next one."""
+MAX_CHECK_CONCURRENCY = 64
+"""The runtime's upper bound for ``CHECK_CONCURRENCY``."""
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """The checker's rule thresholds; each may be a literal or a Terraform number token.
+
+    A field left ``None`` is not passed, and the function derives its default from the block
+    period or the validator count (see ``lambda_src/health/config.py`` and
+    ``docs/operations-health.md``): K = max(10, ceil(60 / period)) blocks behind; stall window
+    max(120, 30 x period) s; P = quorum(n) - 1 peers; M = min(99, max(3n, ceil(120 / period)))
+    blocks without a proposal; T = 3 consecutive failures; 900 s cooldown; startup grace
+    max(300, 30 x period) s.
+    """
+
+    max_blocks_behind: float | None = None
+    stall_window_seconds: float | None = None
+    min_peers: float | None = None
+    max_blocks_without_proposal: float | None = None
+    failures_before_action: float | None = None
+    cooldown_seconds: float | None = None
+    startup_grace_seconds: float | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The set thresholds as the function's environment variables."""
+        env: dict[str, str] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if not Token.is_unresolved(value) and (
+                isinstance(value, bool) or not math.isfinite(value) or value < 0
+            ):
+                raise ValueError(
+                    f"health threshold {field.name} must be a non-negative number, got {value!r}"
+                )
+            env[_THRESHOLD_ENV[field.name]] = env_text(value)
+        return env
+
+
+_THRESHOLD_ENV = {
+    "max_blocks_behind": "MAX_BLOCKS_BEHIND",
+    "stall_window_seconds": "STALL_WINDOW_SECONDS",
+    "min_peers": "MIN_PEERS",
+    "max_blocks_without_proposal": "MAX_BLOCKS_WITHOUT_PROPOSAL",
+    "failures_before_action": "FAILURES_BEFORE_ACTION",
+    "cooldown_seconds": "REMEDIATION_COOLDOWN_SECONDS",
+    "startup_grace_seconds": "STARTUP_GRACE_SECONDS",
+}
+
+
+def env_text(value: Any) -> str:
+    """A literal or token as an environment value the health runtime parses.
+
+    Whole numbers are written without a fraction ("3", not "3.0": the runtime reads counts
+    with ``str.isdigit``); booleans as ``true``/``false``; tokens as Terraform interpolations,
+    which render numbers and booleans the same way.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        if Token.is_unresolved(value):
+            return Token.as_string(value)
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return Token.as_string(value)
+
+
+class HealthCheck(Construct):
+    """The deep health check Lambda (``lambda_src/health``) on an EventBridge schedule.
+
+    * A :class:`PythonFunction` ``<network>-health`` with the third-party wheels (its runtime
+      imports :mod:`besu_stack.besu`, whose package imports ``rlp`` and ``coincurve``), in the
+      given subnets with the health checker's security group (the only one the nodes admit on
+      the admin RPC port), reserved concurrency 1 (runs never overlap, as the runtime requires),
+      a 50 s timeout (under the one-minute schedule), and an async invoke config with no
+      retries and a 60 s maximum event age: a stale check is worthless, the next run comes a
+      minute later.
+    * An EventBridge rule ``<network>-health-check`` with ``schedule_expression`` targeting the
+      function, and the ``aws_lambda_permission`` for ``events.amazonaws.com`` scoped to that
+      rule's ARN.
+    * An execution role with exactly what the runtime calls: ``dynamodb:Scan`` and
+      ``dynamodb:UpdateItem`` on the registry table; ``ecs:ListContainerInstances`` on the
+      cluster; ``ecs:DescribeContainerInstances`` and ``ecs:ListTasks`` on the cluster's
+      container instances, ``ecs:DescribeTasks`` and ``ecs:StopTask`` on the cluster's tasks
+      (both also conditioned on ``ecs:cluster``); ``autoscaling:SetInstanceHealth`` on the Auto
+      Scaling group; ``autoscaling:DescribeAutoScalingInstances`` on ``*`` (the action supports
+      no resource-level permissions; it only reads which group an instance belongs to);
+      ``cloudwatch:PutMetricData`` on ``*`` (likewise) limited by the ``cloudwatch:namespace``
+      condition to ``BesuStack``; ``kms:Decrypt``/``kms:GenerateDataKey`` on the network key
+      through DynamoDB and Lambda only.
+
+    ``validator_count`` sets ``CHECK_CONCURRENCY`` so that every node is queried at once (up to
+    64) and a run takes about one RPC timeout. ``thresholds`` fields left unset take the
+    runtime's derived defaults. ``remediation_enabled`` (a bool or a bool token) false turns
+    restarts and replacements off: the checker still measures, logs and publishes.
+
+    Attributes: ``function`` (the :class:`PythonFunction`), ``function_name``,
+    ``function_arn``, ``role_arn``, ``rule_arn``, ``rule_name``, ``metric_namespace``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        naming: Naming,
+        platform: Platform,
+        protocol: Protocol,
+        validator_count: int,
+        block_period_seconds: float,
+        registry: ValidatorRegistry,
+        cluster_name: str,
+        cluster_arn: str,
+        service_name: str,
+        autoscaling_group_name: str,
+        autoscaling_group_arn: str,
+        subnet_ids: Sequence[str],
+        security_group_id: str,
+        kms_key_arn: str,
+        log_retention_days: float,
+        thresholds: HealthThresholds | None = None,
+        schedule_expression: str = DEFAULT_SCHEDULE,
+        remediation_enabled: bool | IResolvable = True,
+    ) -> None:
+        super().__init__(scope, id)
+        check_protocol(protocol)
+        if isinstance(validator_count, bool) or validator_count < 1:
+            raise ValueError(f"validator_count must be at least 1, got {validator_count!r}")
+        if not Token.is_unresolved(schedule_expression) and not schedule_expression.startswith(
+            ("rate(", "cron(")
+        ):
+            raise ValueError(
+                f"schedule_expression must be an EventBridge rate(...) or cron(...) expression, "
+                f"got {schedule_expression!r}"
+            )
+        thresholds = thresholds or HealthThresholds()
+        self.metric_namespace = HEALTH_METRIC_NAMESPACE
+
+        arn_prefix = f"arn:{platform.partition}:ecs:{platform.region}:{platform.account_id}"
+        in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+        via = [f"{service}.{platform.region}.amazonaws.com" for service in ("dynamodb", "lambda")]
+        statements: list[Statement] = [
+            {
+                "Sid": "ReadSlotsAndRecordNodeHealth",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Scan", "dynamodb:UpdateItem"],
+                "Resource": registry.table_arn,
+            },
+            {
+                "Sid": "ListClusterInstances",
+                "Effect": "Allow",
+                "Action": "ecs:ListContainerInstances",
+                "Resource": cluster_arn,
+            },
+            {
+                "Sid": "FindTasksOnClusterInstances",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeContainerInstances", "ecs:ListTasks"],
+                "Resource": f"{arn_prefix}:container-instance/{cluster_name}/*",
+                "Condition": in_cluster,
+            },
+            {
+                "Sid": "RestartClusterTasks",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+                "Resource": f"{arn_prefix}:task/{cluster_name}/*",
+                "Condition": in_cluster,
+            },
+            {
+                # DescribeAutoScalingInstances supports no resource-level permissions: "*" is
+                # the only resource it accepts. It is read-only (which group owns an instance).
+                "Sid": "FindInstancesGroupNoResourceLevelSupport",
+                "Effect": "Allow",
+                "Action": "autoscaling:DescribeAutoScalingInstances",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReplaceGroupInstances",
+                "Effect": "Allow",
+                "Action": "autoscaling:SetInstanceHealth",
+                "Resource": autoscaling_group_arn,
+            },
+            {
+                # PutMetricData supports no resource-level permissions; the namespace condition
+                # is the scope.
+                "Sid": "PublishHealthMetricsToOwnNamespace",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": HEALTH_METRIC_NAMESPACE}},
+            },
+            {
+                "Sid": "UseNetworkKeyThroughTheseServicesOnly",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": via}},
+            },
+        ]
+        environment = {
+            "REGISTRY_TABLE_NAME": registry.table_name,
+            "NETWORK_NAME": naming.network_name,
+            "ECS_CLUSTER_NAME": cluster_name,
+            "ECS_SERVICE_NAME": service_name,
+            "AUTOSCALING_GROUP_NAME": autoscaling_group_name,
+            "CONSENSUS_PROTOCOL": protocol,
+            "BLOCK_PERIOD_SECONDS": env_text(block_period_seconds),
+            "METRIC_NAMESPACE": HEALTH_METRIC_NAMESPACE,
+            "CHECK_CONCURRENCY": str(min(MAX_CHECK_CONCURRENCY, validator_count)),
+            "REMEDIATION_ENABLED": env_text(remediation_enabled),
+            **thresholds.environment(),
+        }
+        self.function = PythonFunction(
+            self,
+            "health",
+            function_name=naming.name("health"),
+            source="health",
+            description="Deep health check of the Besu validators: metrics and bounded repairs",
+            platform=platform,
+            statements=statements,
+            environment=environment,
+            kms_key_arn=kms_key_arn,
+            log_retention_days=log_retention_days,
+            subnet_ids=subnet_ids,
+            security_group_ids=[security_group_id],
+            with_wheels=True,
+            timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
+            memory_mb=256,
+            reserved_concurrency=1,
+        )
+        LambdaFunctionEventInvokeConfig(
+            self,
+            "async",
+            function_name=self.function.function_name,
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=60,
+        )
+        self.rule = CloudwatchEventRule(
+            self,
+            "schedule",
+            name=naming.name("health-check"),
+            description=f"Runs the deep health check of Besu network {naming.network_name}",
+            schedule_expression=schedule_expression,
+        )
+        CloudwatchEventTarget(
+            self,
+            "target",
+            rule=self.rule.name,
+            target_id="health-check",
+            arn=self.function.function_arn,
+            retry_policy=CloudwatchEventTargetRetryPolicy(
+                maximum_event_age_in_seconds=60, maximum_retry_attempts=0
+            ),
+        )
+        LambdaPermission(
+            self,
+            "invoke",
+            statement_id="AllowHealthCheckSchedule",
+            action="lambda:InvokeFunction",
+            function_name=self.function.function_name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+        )
+        self.function_name: str = self.function.function_name
+        self.function_arn: str = self.function.function_arn
+        self.role_arn: str = self.function.role_arn
+        self.rule_arn: str = self.rule.arn
+        self.rule_name: str = self.rule.name
