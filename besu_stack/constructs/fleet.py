@@ -398,7 +398,14 @@ class ValidatorFleet(Construct):
                 "auto_scaling_group_arn": self.autoscaling_group.arn,
                 "managed_termination_protection": "ENABLED",
                 "managed_draining": "ENABLED",
-                "managed_scaling": {"status": "DISABLED"},
+                # ECS requires managed scaling for managed termination protection; with the
+                # group pinned at n instances it only ever asks for n.
+                "managed_scaling": {
+                    "status": "ENABLED",
+                    "target_capacity": 100,
+                    "minimum_scaling_step_size": 1,
+                    "maximum_scaling_step_size": 1,
+                },
             },
         )
         EcsClusterCapacityProviders(

@@ -367,7 +367,7 @@ class NodeLifecycle(Construct):
             "launch_handler",
             [*common, *launch_only],
             300,
-            10,
+            3,
             "Claims a slot for a launching validator host and gives it the slot's volume, name and key access",
         )
         self.termination_function = function(
@@ -376,7 +376,7 @@ class NodeLifecycle(Construct):
             "termination_handler",
             [*common, *termination_only],
             300,
-            10,
+            3,
             "Drains a terminating validator host, detaches and snapshots its volume, releases its slot",
         )
         self.reconciler_function = function(

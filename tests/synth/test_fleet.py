@@ -414,3 +414,24 @@ def test_instance_role_has_the_agent_policies_and_no_wildcard_resource(
             listed = listed if isinstance(listed, list) else [listed]
             assert listed and "*" not in listed, statement
             assert not any(r.endswith(":*") or r == "arn:aws:*" for r in listed), statement
+
+
+def test_capacity_provider_uses_managed_scaling_which_termination_protection_requires(
+    default_stack: StackJson,
+) -> None:
+    provider = _fleet(default_stack, "aws_ecs_capacity_provider", "capacity_provider")
+    group = provider["auto_scaling_group_provider"]
+    assert group["managed_termination_protection"] == "ENABLED"
+    assert group["managed_scaling"]["status"] == "ENABLED"
+    assert group["managed_scaling"]["target_capacity"] == 100
+
+
+def test_reserved_lambda_concurrency_fits_an_account_limit_of_19(default_stack: StackJson) -> None:
+    """The README tells operators the account needs a Lambda concurrency limit of 19: AWS keeps
+    10 unreserved, so the functions may reserve 9 in all."""
+    reserved = [
+        f["reserved_concurrent_executions"]
+        for f in resources(default_stack, "aws_lambda_function").values()
+    ]
+    assert all(r >= 1 for r in reserved)
+    assert sum(reserved) == 9
