@@ -48,6 +48,8 @@ def node_command_line(options: BesuNodeOptions) -> list[str]:
 def _quote(argument: str) -> str:
     """Shell-quote an argument, letting ``$BESU_NODE_HOST`` and the environment options expand."""
     option = argument.split("=", 1)[0]
+    if option == "--host-allowlist":
+        return '--host-allowlist="$allowed_hosts"'
     if option in ARGUMENTS_FROM_ENVIRONMENT:
         return f'{option}="${ARGUMENTS_FROM_ENVIRONMENT[option]}"'
     if HOST_PLACEHOLDER not in argument:
@@ -72,8 +74,13 @@ def entrypoint_script(options: BesuNodeOptions, besu_binary: str = "/opt/besu/bi
             f"derived=$({shlex.quote(besu_binary)} public-key export-address --node-private-key-file={key} 2>/dev/null | tail -n 1 | tr 'A-F' 'a-f')",
             "expected=$(printf %s \"$BESU_EXPECTED_ADDRESS\" | tr 'A-F' 'a-f')",
             'case "$expected" in 0x[0-9a-f]*) ;; *) expected="";; esac',
-            f'if [ "${{#expected}}" -ne 42 ] || [ "${{#derived}}" -ne 42 ]; then {refuse} no verifiable address for slot $BESU_SLOT (key derives "$derived", registry expects "$expected")" >&2; exit 78; fi',
+            f'if ! printf %s "$expected" | grep -Eq "^0x[0-9a-f]{{40}}$" || ! printf %s "$derived" | grep -Eq "^0x[0-9a-f]{{40}}$"; then {refuse} no verifiable address for slot $BESU_SLOT (key derives [$derived], registry expects [$expected])" >&2; exit 78; fi',
             f'if [ "$derived" != "$expected" ]; then {refuse} key of slot $BESU_SLOT derives $derived, registry expects $expected" >&2; exit 78; fi',
+            # localhost and the node's own name, plus the names consumers use (rpc_host_allowlist).
+            'allowed_hosts="localhost,127.0.0.1,$BESU_NODE_HOST"',
+            # (no ${...} anywhere: the script travels inside Terraform strings)
+            "extra_hosts=$(printenv BESU_HOST_ALLOWLIST_EXTRA || true)",
+            'if [ -n "$extra_hosts" ]; then allowed_hosts="$allowed_hosts,$extra_hosts"; fi',
             'echo "besu-stack: slot $BESU_SLOT key verified for $expected; starting Besu as $BESU_NODE_HOST"',
             f"exec {shlex.quote(besu_binary)} \\\n  {arguments}",
             "",

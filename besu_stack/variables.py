@@ -193,8 +193,27 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
         "rpc_ws_enabled",
         "bool",
         False,
-        "Whether JSON-RPC over WebSocket (port 8546) is offered through the NLB and PrivateLink besides HTTP (port 8545).",
+        "Reserved: JSON-RPC over WebSocket (port 8546) through the NLB. Not available yet: Besu has one WebSocket server, which serves the internal health-check surface (port 8547), so true is refused.",
         "access",
+        (
+            _v(
+                "!var.rpc_ws_enabled",
+                "rpc_ws_enabled cannot be true yet: Besu's only WebSocket server carries the internal admin surface (port 8547), so no consumer WebSocket would answer behind the listener.",
+            ),
+        ),
+    ),
+    VariableSpec(
+        "rpc_host_allowlist",
+        "list(string)",
+        [],
+        "Host names PrivateLink consumers use to reach JSON-RPC (their interface endpoint DNS names, or your private DNS name). Besu refuses requests whose Host header is not localhost, the node's own name or one of these; * is not allowed.",
+        "access",
+        (
+            _v(
+                'alltrue([for h in var.rpc_host_allowlist : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", h))])',
+                "rpc_host_allowlist must contain host names (letters, digits, dots, hyphens); * and empty names are not allowed.",
+            ),
+        ),
     ),
     VariableSpec(
         "rpc_certificate_arn",

@@ -178,6 +178,7 @@ class ValidatorFleet(Construct):
         image: NodeImage,
         data_storage_format: str,
         consumer_apis: Sequence[str],
+        host_allowlist: Sequence[str],
         snapshots: SnapshotSchedule,
         slot_secret_arns: Sequence[str],
         artifact_bucket_arn: str,
@@ -435,6 +436,7 @@ class ValidatorFleet(Construct):
                 image,
                 data_storage_format,
                 consumer_apis,
+                host_allowlist,
             ),
             volume=[
                 EcsTaskDefinitionVolume(name="config", host_path="/etc/besu"),
@@ -663,6 +665,7 @@ class ValidatorFleet(Construct):
         image: NodeImage,
         data_storage_format: str,
         consumer_apis: Sequence[str],
+        host_allowlist: Sequence[str],
     ) -> str:
         # Built (and checked) with the literal defaults; the storage format and the consumer API
         # list then come from the environment below (variables validated by Terraform).
@@ -701,6 +704,12 @@ class ValidatorFleet(Construct):
                     ).as_string,
                 },
                 {"name": "BESU_STORAGE_FORMAT", "value": data_storage_format},
+                {
+                    "name": "BESU_HOST_ALLOWLIST_EXTRA",
+                    "value": TerraformLocal(
+                        self, "host_allowlist", Fn.join(",", list(host_allowlist))
+                    ).as_string,
+                },
                 {"name": "BESU_NODE_DOMAIN", "value": node_domain},
             ],
             "mountPoints": [

@@ -250,6 +250,7 @@ class BesuNetworkStack(TerraformStack):
             ),
             data_storage_format=inputs.string("besu_data_storage_format"),
             consumer_apis=inputs.strings("rpc_consumer_apis"),
+            host_allowlist=inputs.strings("rpc_host_allowlist"),
             snapshots=SnapshotSchedule(
                 interval_hours=inputs.number("snapshot_interval_hours"),
                 retention_count=inputs.number("snapshot_retention_count"),

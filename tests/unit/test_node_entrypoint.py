@@ -70,7 +70,9 @@ class Node:
     def write_key(self, text: str = "0x" + "11" * 32) -> None:
         self.key_file.write_text(text)
 
-    def run(self, derived_address: str = ADDRESS) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, derived_address: str = ADDRESS, extra_hosts: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         shell, flag, script = container_command(_options())
         assert (shell, flag) == ("/bin/sh", "-c")
         for path in ("/etc/besu", "/run/besu", "/opt/besu/bin/besu"):
@@ -91,6 +93,7 @@ class Node:
                 "FAKE_ADDRESS": derived_address,
                 "BESU_CONSUMER_APIS": "ETH,NET,TRACE",
                 "BESU_STORAGE_FORMAT": "FOREST",
+                **({} if extra_hosts is None else {"BESU_HOST_ALLOWLIST_EXTRA": extra_hosts}),
             },
         )
 
@@ -174,3 +177,34 @@ def test_node_command_line_requires_the_host_placeholder() -> None:
     with pytest.raises(ValueError, match="p2p_host must be"):
         node_command_line(real_host)
     assert f"--p2p-host={HOST_PLACEHOLDER}" in node_command_line(_options())
+
+
+def test_consumer_host_names_from_the_variable_join_the_allow_list(node: Node) -> None:
+    node.write_env()
+    node.write_key()
+    result = node.run(
+        extra_hosts="rpc.besu.example.com,vpce-1.vpce-svc-2.eu-west-1.vpce.amazonaws.com"
+    )
+    assert result.returncode == 0, result.stderr
+    args = node.besu_args.read_text().splitlines()
+    assert (
+        f"--host-allowlist=localhost,127.0.0.1,{NODE_HOST},rpc.besu.example.com,"
+        "vpce-1.vpce-svc-2.eu-west-1.vpce.amazonaws.com"
+    ) in args
+
+
+def test_empty_extra_host_list_keeps_the_allow_list_closed(node: Node) -> None:
+    node.write_env()
+    node.write_key()
+    assert node.run(extra_hosts="").returncode == 0
+    assert (
+        f"--host-allowlist=localhost,127.0.0.1,{NODE_HOST}"
+        in node.besu_args.read_text().splitlines()
+    )
+
+
+def test_the_script_has_no_terraform_template_sequences() -> None:
+    """The script travels inside container_definitions, a Terraform string: ${ or %{ would be
+    interpolated by Terraform instead of reaching the shell."""
+    script = container_command(_options())[2]
+    assert "${" not in script and "%{" not in script
