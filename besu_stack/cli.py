@@ -98,12 +98,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tfvars.set_defaults(func=cmd_tfvars)
 
+    modules = sub.add_parser(
+        "modules",
+        help="synthesize the registry modules into modules/ (no backend, no provider block)",
+    )
+    modules.add_argument("--dest", default="modules", help="directory (default: %(default)s)")
+    modules.set_defaults(func=cmd_modules)
+
     wheels = sub.add_parser(
         "lambda-wheels",
         help="download the Lambdas' pinned third-party wheels (a setup step; synth never downloads)",
     )
     wheels.add_argument("--dest", default=None, help="directory (default: .build/lambda-wheels)")
     wheels.set_defaults(func=cmd_lambda_wheels)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check what a deploy needs on this machine (Node, Terraform, AWS credentials...)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument(
+        "--image-repository",
+        default=None,
+        help="ECR repository of the Besu image (default: the besu_image_repository variable's)",
+    )
+    doctor.add_argument(
+        "--image-tag",
+        default=None,
+        help="Besu image tag (default: the besu_image_tag variable's)",
+    )
+    doctor.set_defaults(func=cmd_doctor)
 
     _register_optional(sub)
     return parser
@@ -225,6 +249,19 @@ def cmd_tfvars(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_modules(args: argparse.Namespace) -> int:
+    """``besu-stack modules``: regenerate the Terraform modules for private registries."""
+    from besu_stack.node_runtime import use_project_node
+
+    use_project_node()
+    _progress("loading the AWS provider bindings (10-20 s) and synthesizing the modules")
+    from besu_stack.modules import build_modules
+
+    for path in build_modules(Path(args.dest)):
+        _progress(f"wrote {path}")
+    return EXIT_OK
+
+
 def cmd_lambda_wheels(args: argparse.Namespace) -> int:
     """``besu-stack lambda-wheels``: fetch the Lambdas' wheels for arm64 / Python 3.12."""
     from besu_stack.lambda_package import download_lambda_wheels
@@ -235,6 +272,15 @@ def cmd_lambda_wheels(args: argparse.Namespace) -> int:
     wheels = download_lambda_wheels(dest)
     _progress(f"{len(wheels)} wheels in {dest}")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``besu-stack doctor``: pass/warn/fail for each thing a deploy needs."""
+    from besu_stack.doctor import doctor
+
+    return doctor(
+        as_json=args.json, image_repository=args.image_repository, image_tag=args.image_tag
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
