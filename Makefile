@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # jsii (behind cdktf) runs on the project's supported Node, installed by `make tools`.
 export JSII_NODE := $(CURDIR)/.tools/node/bin/node
 
-.PHONY: help setup tools synth test lint format check tfvars bench cdktf-cli clean
+.PHONY: help setup tools synth test lint format check tfvars modules bench cdktf-cli clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ check: setup  ## synthesize and run the checkov policy gate
 
 tfvars: setup  ## regenerate terraform.tfvars.example
 	$(BIN)/besu-stack tfvars
+
+modules: setup  ## regenerate the registry modules under modules/
+	$(BIN)/besu-stack modules
 
 bench: setup  ## print synth time and memory against the provider-import floor
 	$(BIN)/python benchmarks/synth.py

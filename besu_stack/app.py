@@ -35,6 +35,16 @@ def build_app(networks: Sequence[Settings], *, outdir: str | Path = "cdktf.out")
     return app
 
 
+def build_module_app(
+    networks: Sequence[Settings], *, names: Sequence[str], outdir: str | Path
+) -> App:
+    """An ``App`` with one backend-less network stack per module (see :mod:`besu_stack.modules`)."""
+    app = App(outdir=str(outdir), stack_traces=False)
+    for settings, name in zip(networks, names, strict=True):
+        BesuNetworkStack(app, name, settings=settings, with_backend=False)
+    return app
+
+
 @dataclass(frozen=True)
 class StackSummary:
     """What one synthesized stack contains."""
