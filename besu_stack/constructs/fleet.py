@@ -681,8 +681,15 @@ class ValidatorFleet(Construct):
             image.repository,
             Fn.join("/", [ecr, image.repository]),
         )
+        # A digest pins with "@", a tag with ":".
         image_ref = TerraformLocal(
-            self, "besu_image", Fn.join(":", [Token.as_string(repository), image.tag])
+            self,
+            "besu_image",
+            Fn.conditional(
+                Fn.startswith(image.tag, "sha256:"),
+                Fn.join("@", [Token.as_string(repository), image.tag]),
+                Fn.join(":", [Token.as_string(repository), image.tag]),
+            ),
         )
         container: dict[str, Any] = {
             "name": CONTAINER_NAME,

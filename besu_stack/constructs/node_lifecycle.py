@@ -92,6 +92,9 @@ class NodeLifecycle(Construct):
             name=node_domain,
             comment=f"Stable names of the validators of Besu network {naming.network_name}",
             vpc=[Route53ZoneVpc(vpc_id=vpc_id)],
+            # The launch hook writes the validator-<slot> records, so they are not in state;
+            # without this a destroy would fail on a non-empty zone.
+            force_destroy=True,
         )
         self.zone_id: str = self.zone.zone_id
         self.zone_name: str = node_domain
