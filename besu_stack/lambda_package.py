@@ -4,6 +4,7 @@ A package zip holds, at its root:
 
 * the function's package (``lambda_src/keygen/`` becomes ``keygen/``, so the handler is
   ``keygen.handler.handler``);
+* ``besu_stack/lambda_log.py``: the structured logger every function uses;
 * ``besu_stack/__init__.py`` and ``besu_stack/besu/``: the pure-Python Besu library, imported by
   the function exactly as in this repository (it needs no cdktf);
 * the contents of the third-party wheels in ``wheels_dir`` (``coincurve``, ``pycryptodome``,
@@ -33,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The directory holding ``besu_stack/`` and ``lambda_src/``."""
 
 LAMBDA_REQUIREMENTS = REPO_ROOT / "lambda_src" / "requirements.txt"
-DEFAULT_SHARED_PACKAGES = ("besu_stack/__init__.py", "besu_stack/besu/")
+DEFAULT_SHARED_PACKAGES = ("besu_stack/__init__.py", "besu_stack/besu/", "besu_stack/lambda_log.py")
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 """The earliest timestamp a zip entry can carry; used for every entry."""
 FILE_MODE = 0o644

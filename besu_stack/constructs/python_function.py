@@ -27,7 +27,7 @@ from constructs import Construct
 from besu_stack.constructs.iam import Statement, policy_document
 from besu_stack.constructs.platform import Platform
 from besu_stack.errors import MissingSetupError
-from besu_stack.lambda_package import build_lambda_zip
+from besu_stack.lambda_package import DEFAULT_SHARED_PACKAGES, build_lambda_zip
 from besu_stack.lambda_paths import DEFAULT_WHEELS_DIR, LAMBDA_SOURCE
 
 LAMBDA_RUNTIME = "python3.12"
@@ -59,16 +59,18 @@ _built: dict[tuple[str, bool, Path], tuple[Path, str]] = {}
 def _inputs_digest(function: str, wheels: list[Path]) -> str:
     """SHA-256 over the names and bytes of every file a package is built from."""
     digest = hashlib.sha256()
-    roots = [LAMBDA_SOURCE / function, LAMBDA_SOURCE.parent / "besu_stack" / "besu"]
+    # The same sources build_lambda_zip reads: the function, the shared packages, the wheels.
+    root = LAMBDA_SOURCE.parent
+    sources = [LAMBDA_SOURCE / function, *(root / shared for shared in DEFAULT_SHARED_PACKAGES)]
     files = [
         p
-        for root in roots
-        for p in sorted(root.rglob("*"))
+        for source in sources
+        for p in ([source] if source.is_file() else sorted(source.rglob("*")))
         if p.is_file() and "__pycache__" not in p.parts
     ]
-    files += [LAMBDA_SOURCE.parent / "besu_stack" / "__init__.py", *wheels]
+    files += wheels
     for path in files:
-        digest.update(str(path.relative_to(LAMBDA_SOURCE.parent)).encode() + b"\0")
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

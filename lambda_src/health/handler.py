@@ -13,9 +13,10 @@ import os
 import time
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import HealthConfig
 from .errors import HealthCheckError
-from .log import JsonLogger
 from .logic import run_check
 from .rpc import BesuRpcClient
 from .store import Stores

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import HealthConfig
 from .decisions import (
     REMEDIATIONS,
@@ -26,7 +28,6 @@ from .decisions import (
     decide,
 )
 from .errors import RemediationError
-from .log import JsonLogger
 from .rpc import NodeEndpoint
 from .store import STATUS_IN_USE, Metric, RegistryItem, Stores
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import KeygenConfig
 from .errors import KeygenError
-from .log import JsonLogger
 from .logic import generate_keys, parse_validator_count
 from .store import Stores
 

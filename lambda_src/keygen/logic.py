@@ -29,6 +29,7 @@ from typing import Any
 from besu_stack.besu.extra_data import decode_extra_data
 from besu_stack.besu.genesis import build_genesis, genesis_json, static_nodes
 from besu_stack.besu.keys import NodeKey, normalize_address
+from besu_stack.lambda_log import JsonLogger
 
 from .config import KeygenConfig
 from .errors import (
@@ -41,7 +42,6 @@ from .errors import (
     RegistryMismatchError,
     SecretUnavailableError,
 )
-from .log import JsonLogger
 from .store import Stores
 
 MAX_VALIDATORS = 100

@@ -28,6 +28,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import LifecycleConfig
 from .errors import (
     ConcurrentUpdateError,
@@ -38,7 +40,6 @@ from .errors import (
     VolumeBusyError,
 )
 from .events import LAUNCH_TRANSITION, LifecycleAction, parse_lifecycle_action
-from .log import JsonLogger
 from .registry import AVAILABLE, IN_USE, Registry, SlotRecord, error_code
 from .store import SUPERSEDED_TAG, InstanceInfo, Stores, VolumeInfo, VolumeSpec
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .errors import LifecycleError
 from .launch import handle_launch
-from .log import JsonLogger
 from .runtime import load
 
 LOG = JsonLogger("lifecycle.launch")

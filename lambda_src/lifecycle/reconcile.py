@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import LifecycleConfig
-from .log import JsonLogger
 from .registry import AVAILABLE, IN_USE, RETIRED
 from .store import GONE_STATES, Stores
 from .termination import release_slot

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .errors import InvalidEventError
-from .log import JsonLogger
 from .reconcile import reconcile
 from .runtime import load
 

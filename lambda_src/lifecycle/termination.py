@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .config import LifecycleConfig
 from .events import TERMINATE_TRANSITION, parse_lifecycle_action
-from .log import JsonLogger
 from .registry import IN_USE, SlotRecord
 from .store import Stores
 

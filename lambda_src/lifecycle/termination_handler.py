@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from besu_stack.lambda_log import JsonLogger
+
 from .errors import LifecycleError
-from .log import JsonLogger
 from .runtime import load
 from .termination import handle_termination
 

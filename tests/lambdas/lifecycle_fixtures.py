@@ -20,8 +20,8 @@ import pytest
 from botocore.stub import Stubber
 
 from besu_stack.besu import NodeKey
+from besu_stack.lambda_log import JsonLogger
 from lambda_src.lifecycle.config import LifecycleConfig
-from lambda_src.lifecycle.log import JsonLogger
 from lambda_src.lifecycle.registry import Registry, SlotRecord
 from lambda_src.lifecycle.store import (
     Dns,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from besu_stack.lambda_log import JsonLogger
 from lambda_src.health.config import HealthConfig
 from lambda_src.health.errors import ConfigError
-from lambda_src.health.log import JsonLogger
 from lambda_src.health.logic import run_check
 from lambda_src.health.rpc import BesuRpcClient
 from lambda_src.health.store import Stores

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from besu_stack.besu import NodeKey, decode_extra_data, generate_private_key, genesis_extra_data
+from besu_stack.lambda_log import JsonLogger
 from lambda_src.keygen.config import KeygenConfig
 from lambda_src.keygen.errors import (
     ConfigError,
@@ -23,7 +24,6 @@ from lambda_src.keygen.errors import (
     RegistryMismatchError,
     SecretUnavailableError,
 )
-from lambda_src.keygen.log import JsonLogger
 from lambda_src.keygen.logic import generate_keys, request_token
 from lambda_src.keygen.store import ArtifactBucket, SecretStore, Stores
 

@@ -187,6 +187,7 @@ def test_lambda_package_ships_the_handler_the_shared_besu_library_and_wheels_but
     zip_path = default_outdir / "stacks" / "besu" / _keygen(stack)["filename"]
     names = zipfile.ZipFile(zip_path).namelist()
     assert "keygen/handler.py" in names
+    assert "besu_stack/lambda_log.py" in names  # the shared logger the handler imports
     assert "besu_stack/besu/keys.py" in names and "besu_stack/__init__.py" in names
     assert any(n.startswith("coincurve/") for n in names) and any(
         n.startswith("rlp/") for n in names
