@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from besu_stack.settings import Settings
+from besu_stack.versions import AWS_PROVIDER_VERSION, TERRAFORM_VERSION
 
-TERRAFORM_VERSION = ">= 1.10"
-AWS_PROVIDER_VERSION = "~> 6.25"
 MODULE_ONLY_DROPPED_VARIABLES = ("region", "tags")
 MODULES_DIR = Path("modules")
 SOURCE_URL = "git::https://github.com/your-org/besu-stack.git"

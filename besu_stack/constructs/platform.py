@@ -23,4 +23,7 @@ class Platform(Construct):
         self.account_id: str = identity.account_id
         self.partition: str = partition.partition
         self.dns_suffix: str = partition.dns_suffix
-        self.region: str = region.region
+        # ``id`` is the region name in provider 5.x and 6.x alike; ``region`` exists only in 6.x
+        # and ``name`` is deprecated there (terraform-provider-aws
+        # internal/service/meta/region_data_source.go, both lines).
+        self.region: str = region.id

@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from cdktf import Fn, TerraformStack, Token
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 
+from besu_stack.versions import AWS_PROVIDER_VERSION, TERRAFORM_VERSION
+
 MANAGED_BY = "besu-stack"
+
+
+def constrain_versions(stack: TerraformStack) -> None:
+    """Replace cdktf's exact provider pin with :data:`AWS_PROVIDER_VERSION` on ``stack``."""
+    stack.add_override("terraform.required_version", TERRAFORM_VERSION)
+    stack.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
 
 
 def configure_aws_provider(
@@ -18,6 +26,7 @@ def configure_aws_provider(
     ``extra_tags`` (usually the ``tags`` variable) are merged first, so ``Network`` and
     ``ManagedBy`` cannot be overridden by accident.
     """
+    constrain_versions(stack)
     tags = Token.as_string_map(
         Fn.merge([extra_tags, {"Network": network_name, "ManagedBy": MANAGED_BY}])
     )

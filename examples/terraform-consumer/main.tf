@@ -2,7 +2,7 @@
 terraform {
   required_version = ">= 1.10"
   required_providers {
-    aws = { source = "hashicorp/aws", version = "~> 6.25" }
+    aws = { source = "hashicorp/aws", version = ">= 5.100, < 7.0" }
   }
   backend "s3" {
     bucket       = "acme-tfstate-123456789012-eu-west-1" # from the state-bootstrap stack
