@@ -330,6 +330,12 @@ class ValidatorFleet(Construct):
             health_check_type="EC2",
             health_check_grace_period=600,
             protect_from_scale_in=True,
+            # Destroy deletes the group with its instances: scale-in protection (which ECS
+            # managed termination protection needs) would otherwise leave the group waiting to
+            # scale to zero until the delete times out (terraform-provider-aws #18849,
+            # hashicorp/terraform #18507, aws-cdk #18179). Only a destroy or a replacement of
+            # the group uses it.
+            force_delete=True,
             # A validator's data volume lives in one AZ; rebalancing would move nodes away from
             # their volumes for no benefit.
             suspended_processes=["AZRebalance"],
