@@ -53,15 +53,24 @@ def state_stack(default_outdir: Path) -> StackJson:
 
 
 @pytest.fixture(scope="session")
-def synth_settings(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], StackJson]:
+def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], Path]:
+    """Synthesize one network of a given shape (cached per shape) and return its ``cdktf.out``."""
+    cache: dict[Settings, Path] = {}
+
+    def synth(settings: Settings) -> Path:
+        if settings not in cache:
+            cache[settings] = synth_app([settings], tmp_path_factory.mktemp("shape") / "cdktf.out")
+        return cache[settings]
+
+    return synth
+
+
+@pytest.fixture(scope="session")
+def synth_settings(synth_outdir: Callable[[Settings], Path]) -> Callable[[Settings], StackJson]:
     """Synthesize one network of a given shape (cached per shape) and return its stack JSON."""
-    cache: dict[Settings, StackJson] = {}
 
     def synth(settings: Settings) -> StackJson:
-        if settings not in cache:
-            outdir = synth_app([settings], tmp_path_factory.mktemp("shape") / "cdktf.out")
-            cache[settings] = read_stack(outdir, settings.network_name)
-        return cache[settings]
+        return read_stack(synth_outdir(settings), settings.network_name)
 
     return synth
 
