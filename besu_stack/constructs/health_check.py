@@ -260,7 +260,6 @@ class HealthCheck(Construct):
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
             timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-            memory_mb=256,
             reserved_concurrency=1,
         )
         LambdaFunctionEventInvokeConfig(

@@ -41,6 +41,21 @@ __all__ = ["LambdaDependenciesMissing", "PythonFunction", "build_function_zip"]
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
 
+# Memory of each package's functions, from a measurement. Lambda gives CPU in proportion to
+# memory, one vCPU at 1,769 MB (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
+# and a cold start (imports, boto3 clients) is CPU-bound: benchmarks/lambda_cold_start.py
+# measured each handler's cold import at 0.27-0.41 s on one full core (x86_64, median of 7),
+# so about x 1769/M at M MB: 2-3 s at 256 MB, 1-1.4 s at 512, 0.5-0.7 s at 1024.
+# * lifecycle (1024): runs only on launches, terminations and the reconciler schedule, so
+#   nearly every run is cold and CPU-bound; time falls as memory rises, so the GB-seconds stay
+#   about the same and the hook answers within a second of its event.
+# * keygen (1024): runs once per apply, cold, and generates keys (CPU); same reasoning.
+# * health (512): runs every minute, so it is warm almost always and then waits on the nodes'
+#   JSON-RPC (I/O), where more memory costs without helping; 512 keeps a cold start near 1 s
+#   of its 50 s budget. (Estimates: Graviton's speed relative to the measuring core is not
+#   measured here.)
+MEMORY_MB = {"lifecycle": 1024, "keygen": 1024, "health": 512}
+
 _staging: Path | None = None
 
 
@@ -121,7 +136,8 @@ class PythonFunction(Construct):
     function with X-Ray needs (network interfaces, trace segments: both require ``*``), a log
     group ``/aws/lambda/<name>`` encrypted with ``kms_key_arn`` and kept
     ``log_retention_days``, and the function itself: in the given subnets and security group,
-    tracing active, environment encrypted with the KMS key, reserved concurrency as given.
+    tracing active, environment encrypted with the KMS key, reserved concurrency as given,
+    memory as measured for its package (:data:`MEMORY_MB`) unless ``memory_mb`` is given.
 
     Attributes: ``function`` (the ``LambdaFunction``), ``function_name``, ``function_arn``,
     ``role_arn``, ``role_name``, ``source_code_hash``.
@@ -145,7 +161,7 @@ class PythonFunction(Construct):
         handler: str = "handler",
         dead_letter_queue_arn: str | None = None,
         timeout_seconds: int = 60,
-        memory_mb: int = 256,
+        memory_mb: int | None = None,
         reserved_concurrency: int = 1,
     ) -> None:
         super().__init__(scope, id)
@@ -215,7 +231,7 @@ class PythonFunction(Construct):
             filename=asset.path,
             source_code_hash=_base64_sha256(digest),
             timeout=timeout_seconds,
-            memory_size=memory_mb,
+            memory_size=MEMORY_MB[source] if memory_mb is None else memory_mb,
             reserved_concurrent_executions=reserved_concurrency,
             kms_key_arn=kms_key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(environment)),
