@@ -53,8 +53,13 @@ class BuildPy(build_py):
     """``build_py`` that first checks the pinned Lambda wheels are there."""
 
     def run(self) -> None:
-        """Refuse to build without the wheels, then build as setuptools does."""
-        _require_lambda_wheels()
+        """Refuse to build without the wheels, then build as setuptools does.
+
+        An editable install (``pip install -e``, as ``make setup`` does before it downloads
+        the wheels) reads the checkout in place, so it is not refused.
+        """
+        if not getattr(self, "editable_mode", False):
+            _require_lambda_wheels()
         super().run()
 
 
