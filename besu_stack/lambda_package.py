@@ -57,7 +57,9 @@ LAMBDA_PYTHON = "3.12"
 
 DEFAULT_SHARED_PACKAGES: tuple[str, ...] = ("besu_stack/__init__.py", "besu_stack/lambda_log.py")
 """Paths (relative to the root that holds the top-level package they name) in every function's
-zip. A directory ends in ``/``. Add a package every function imports here."""
+zip. A directory ends in ``/``. Add a package every function imports here (a test fails when a
+function carries a module it never imports; a package only some functions use goes in their
+:attr:`LambdaPackage.shared`)."""
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 """The earliest timestamp a zip entry can carry; used for every entry."""

@@ -35,6 +35,9 @@ from besu_stack.lambda_package import (
 MAX_PACKAGE_BYTES = 5 * 2**20
 RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "six", "urllib3")
 """The Lambda Python runtime's own packages besides the standard library (the AWS SDK)."""
+FIRST_PARTY = ("besu_stack", "lambda_src")
+"""Our own top-level packages: a shared package of either (DEFAULT_SHARED_PACKAGES) is checked
+like the function's own code."""
 HEAVY = ("rlp", "eth_utils", "pydantic", "pydantic_core", "cytoolz", "toolz", "eth_typing")
 
 
@@ -94,9 +97,9 @@ def test_package_carries_only_what_its_function_imports(
     with zipfile.ZipFile(packages[name]) as archive:
         names = archive.namelist()
         python = [n for n in names if n.endswith(".py") and not n.endswith("_handler.py")]
-        own = [n for n in names if n.endswith(".py") and n.split("/")[0] in (name, "besu_stack")]
+        own = [n for n in names if n.endswith(".py") and n.split("/")[0] in {name, *FIRST_PARTY}]
         archive.extractall(tmp_path / "task", own)
-    third_party = _top_levels(names) - {name, "besu_stack"}
+    third_party = _top_levels(names) - {name, *FIRST_PARTY}
     runtime, deps = tmp_path / "runtime", tmp_path / "deps"
     runtime.mkdir()
     deps.mkdir()
@@ -125,17 +128,17 @@ def test_package_carries_only_what_its_function_imports(
     loaded: dict[str, str] = json.loads(result.stdout)
     unused_tops = {top for top in third_party if top not in loaded}
     assert not unused_tops, f"{name} carries {sorted(unused_tops)} but never imports them"
-    shipped_besu = {
+    shipped_own = {
         n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         for n in python
-        if n.startswith("besu_stack/")
+        if n.split("/")[0] in FIRST_PARTY
     }
-    unused_besu = shipped_besu - set(loaded)
-    assert not unused_besu, f"{name} carries {sorted(unused_besu)} but never imports them"
+    unused_own = shipped_own - set(loaded)
+    assert not unused_own, f"{name} carries {sorted(unused_own)} but never imports them"
     outside = {
         m
         for m, path in loaded.items()
-        if m.split(".")[0] in ({name, "besu_stack"} | third_party)
+        if m.split(".")[0] in ({name, *FIRST_PARTY} | third_party)
         and path
         and not path.startswith((str(tmp_path / "task"), str(deps)))
     }
