@@ -103,7 +103,8 @@ def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[
     else:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            output = cached.parent / f".{function}.zip.partial"
+            # A name of this process's own: synths running side by side may build the same one.
+            output = cached.parent / f".{function}.{os.getpid()}.partial"
         except OSError:  # no writable cache: build into the per-process staging dir
             output = _staging_dir() / digest_key / f"{function}.zip"
         digest = build_lambda_zip(function_dir, output, shared_packages=shared, wheels=wheels)

@@ -4,7 +4,8 @@ One test, as a new user would: build the sdist and then the wheel from that sdis
 (``python -m build``, offline), install the wheel into a fresh virtual environment, and
 synthesize the README's app from a directory outside the repository. Its network stack (the
 Terraform JSON and the Lambda packages) must be byte-identical to the default network
-synthesized from this checkout (the session's ``default_outdir``).
+synthesized from this checkout (the session's ``default_outdir``). Where the machine allows it
+(``unshare -rn``), the synth from the wheel runs with no network at all.
 
 To keep it within a minute, the fresh environment gets the heavy third-party distributions
 (cdktf, the AWS provider bindings, jsii, boto3, ...) by a ``.pth`` line naming this
@@ -109,6 +110,15 @@ def _fresh_venv(root: Path, wheel: Path) -> Path:
     return python
 
 
+def _offline_prefix() -> list[str]:
+    """``unshare -rn`` (a network namespace with no interface) where this machine allows it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+    return [unshare, "-rn"] if probe.returncode == 0 else []
+
+
 def _synth(python: Path, app_dir: Path, outdir: Path, cache: Path) -> subprocess.Popen[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -122,7 +132,7 @@ def _synth(python: Path, app_dir: Path, outdir: Path, cache: Path) -> subprocess
     elif os.environ.get("JSII_NODE"):
         env["JSII_NODE"] = os.environ["JSII_NODE"]
     return subprocess.Popen(
-        [str(python), "app.py", str(outdir)],
+        [*_offline_prefix(), str(python), "app.py", str(outdir)],
         cwd=app_dir,
         env=env,
         stdout=subprocess.PIPE,
