@@ -17,12 +17,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # jsii (behind cdktf) runs on the project's supported Node, installed by `make tools`.
 export JSII_NODE := $(CURDIR)/.tools/node/bin/node
 
-.PHONY: help setup tools synth test lint format check tfvars modules bench cdktf-cli clean
+.PHONY: help setup tools synth test lint format check tfvars modules dist bench cdktf-cli clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed tools .build/lambda-wheels/.complete  ## create .venv with the package and dev tools, Node, checkov, Lambda wheels
+setup: $(VENV)/.installed tools lambda_src/pinned-wheels/arm64/.complete  ## create .venv with the package and dev tools, Node, checkov, Lambda wheels
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing besu-stack[dev]"
@@ -43,10 +43,11 @@ tools: .tools/node/bin/node .tools/checkov/bin/checkov  ## Node 22 for jsii, che
 	mkdir -p .tools/node/bin && ln -sf "../node_modules/$$pkg/bin/node" $@
 	@$@ --version
 
-.build/lambda-wheels/.complete: lambda_src/requirements.txt $(VENV)/.installed
-	@echo "==> downloading the Lambdas' pinned wheels (arm64, Python 3.12) into .build/lambda-wheels"
-	rm -rf .build/lambda-wheels
-	$(BIN)/besu-stack lambda-wheels --dest .build/lambda-wheels
+# The package ships these wheels (pyproject.toml, setup.py): the synth unpacks them offline.
+lambda_src/pinned-wheels/arm64/.complete: lambda_src/requirements.txt $(VENV)/.installed
+	@echo "==> downloading the Lambdas' pinned wheels (arm64, Python 3.12) into lambda_src/pinned-wheels/arm64"
+	rm -rf lambda_src/pinned-wheels/arm64
+	$(BIN)/besu-stack lambda-wheels --dest lambda_src/pinned-wheels/arm64
 	@touch $@
 
 .tools/checkov/bin/checkov:
@@ -75,14 +76,18 @@ check: setup  ## synthesize and run the checkov policy gate
 tfvars: setup  ## regenerate terraform.tfvars.example
 	$(BIN)/besu-stack tfvars
 
-modules: setup  ## regenerate the registry modules under modules/
-	$(BIN)/besu-stack modules
+modules: setup  ## regenerate the registry modules under modules/ (and dist/<module>-<version>.tar.gz)
+	$(BIN)/besu-stack modules --archive
 
-bench: setup  ## print synth time and memory against the provider-import floor
+dist: setup  ## build the sdist and the wheel (the whole product, Lambda wheels included) into dist/
+	$(BIN)/python -m build --no-isolation --outdir dist .
+
+bench: setup  ## print synth time and memory against the provider-import floor, and Lambda cold starts
 	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python benchmarks/lambda_cold_start.py
 
 cdktf-cli:  ## install cdktf-cli $(CDKTF_CLI_VERSION) into .tools/cdktf (then: .tools/cdktf/node_modules/.bin/cdktf synth)
 	npm install --prefix .tools/cdktf --no-audit --no-fund --silent cdktf-cli@$(CDKTF_CLI_VERSION)
 
 clean:  ## remove generated output (keeps .venv and .tools)
-	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache build dist

@@ -103,13 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="synthesize the registry modules into modules/ (no backend, no provider block)",
     )
     modules.add_argument("--dest", default="modules", help="directory (default: %(default)s)")
+    modules.add_argument(
+        "--archive",
+        action="store_true",
+        help="also write each module as <name>-<version>.tar.gz for Terraform Cloud's "
+        "API-driven registry publishing",
+    )
+    modules.add_argument(
+        "--archive-dir", default="dist", help="where the archives go (default: %(default)s)"
+    )
     modules.set_defaults(func=cmd_modules)
 
     wheels = sub.add_parser(
         "lambda-wheels",
         help="download the Lambdas' pinned third-party wheels (a setup step; synth never downloads)",
     )
-    wheels.add_argument("--dest", default=None, help="directory (default: .build/lambda-wheels)")
+    wheels.add_argument(
+        "--dest",
+        default=None,
+        help="directory (default: lambda_src/pinned-wheels/arm64 of the package)",
+    )
     wheels.set_defaults(func=cmd_lambda_wheels)
 
     doctor = sub.add_parser(
@@ -255,10 +268,13 @@ def cmd_modules(args: argparse.Namespace) -> int:
 
     use_project_node()
     _progress("loading the AWS provider bindings (10-20 s) and synthesizing the modules")
-    from besu_stack.modules import build_modules
+    from besu_stack.modules import archive_modules, build_modules
 
     for path in build_modules(Path(args.dest)):
         _progress(f"wrote {path}")
+    if args.archive:
+        for archive in archive_modules(Path(args.dest), Path(args.archive_dir)):
+            _progress(f"wrote {archive}")
     return EXIT_OK
 
 

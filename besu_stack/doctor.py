@@ -266,15 +266,19 @@ def check_checkov(probe: Probe) -> CheckResult:
 
 
 def check_lambda_wheels(probe: Probe) -> CheckResult:
-    """The Lambdas' third-party wheels, which the synth packages (it never downloads)."""
+    """The Lambdas' pinned third-party wheels, which the synth packages (it never downloads)."""
+    from besu_stack.lambda_package import pinned_requirements, wheel_distribution
+
     wheels_dir = probe.wheels_dir()
     wheels = sorted(wheels_dir.glob("*.whl")) if wheels_dir.is_dir() else []
-    if wheels:
-        return CheckResult("lambda-wheels", "pass", f"{len(wheels)} wheels in {wheels_dir}")
+    present = {(wheel_distribution(w), w.name.split("-")[1]) for w in wheels}
+    missing = [f"{n}=={v}" for n, v in pinned_requirements().items() if (n, v) not in present]
+    if not missing:
+        return CheckResult("lambda-wheels", "pass", f"{len(wheels)} pinned wheels in {wheels_dir}")
     return CheckResult(
         "lambda-wheels",
         "fail",
-        f"no Lambda wheels in {wheels_dir} (the synth packages them)",
+        f"Lambda wheels missing from {wheels_dir}: {', '.join(missing)} (the synth packages them)",
         "`make setup`, or `besu-stack lambda-wheels`",
     )
 

@@ -8,28 +8,42 @@ tags). So the module is the network stack synthesized without a backend, then:
   fed it (set the region and ``default_tags`` on your own ``aws`` provider);
 * the provider requirement is relaxed from cdktf's exact pin to a compatible range, and a
   Terraform version constraint is added (S3 native locking and the syntax used need >= 1.10);
-* Lambda package paths are made relative to the module (``${path.module}``).
+* Lambda package paths are made relative to the module (``${path.module}``); each distinct
+  package is stored once under ``assets/lambda_package_<name>/<content hash>/`` and referenced by
+  every function that runs it, so a Lambda change adds only the package that changed.
 
 ``README.md`` next to it is generated from the module's own variables and outputs. A test
 regenerates the tree and fails when the committed ``modules/`` differs.
+
+A release publishes a module either as a git tag consumed with
+``source = "git::<repo>//modules/<name>?ref=<tag>"``, or as a tarball for Terraform Cloud's
+API-driven private registry publishing (:func:`archive_module`, ``besu-stack modules
+--archive``): the module's files at the archive root, uploaded to a module version's upload link
+(HCP Terraform API docs, "Registry modules API reference": Create a Module Version, Upload a
+Module Version).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from besu_stack import __version__
 from besu_stack.settings import Settings
 from besu_stack.versions import AWS_PROVIDER_VERSION, TERRAFORM_VERSION
 
 MODULE_ONLY_DROPPED_VARIABLES = ("region", "tags")
 MODULES_DIR = Path("modules")
+ARCHIVE_DIR = Path("dist")
 SOURCE_URL = "git::https://github.com/your-org/besu-stack.git"
 """Placeholder in the usage snippet: replace with where you host this repository."""
 
@@ -154,3 +168,42 @@ def build_modules(destination: Path = MODULES_DIR) -> list[Path]:
             (target / "README.md").write_text(module_readme(spec, config), encoding="utf-8")
             written.append(target)
     return written
+
+
+def archive_module(module_dir: Path, output: Path) -> Path:
+    """Write ``module_dir``'s files into a deterministic ``.tar.gz`` at ``output``; return it.
+
+    The files sit at the archive root (what a registry upload expects), sorted, owned by 0:0,
+    mode 0644, timestamp 0, and the gzip header carries no name or time: the same module gives
+    the same bytes, so a release can be checked against a rebuild.
+    """
+    if not (module_dir / "main.tf.json").is_file():
+        raise FileNotFoundError(
+            f"{module_dir} is not a module (no main.tf.json); run modules first"
+        )
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in module_dir.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(module_dir).as_posix())
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        output.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
+        gz.write(tar_bytes.getvalue())
+    return output
+
+
+def archive_modules(
+    source: Path = MODULES_DIR, destination: Path = ARCHIVE_DIR, version: str = __version__
+) -> list[Path]:
+    """Archive every module in ``source`` as ``destination/<name>-<version>.tar.gz``."""
+    return [
+        archive_module(source / spec.name, destination / f"{spec.name}-{version}.tar.gz")
+        for spec in MODULES
+    ]

@@ -21,25 +21,31 @@ extra items   rejected (``leaveList``)         ignored (``leaveListLenient``)
 
 A seal is ``r (32 bytes) || s (32 bytes) || recId (1 byte)`` with ``1 <= r, s < n`` and recId 0
 or 1, as Besu's ``SECPSignature.decode`` requires. The round is a Java ``int`` in Besu, so it is
-limited to ``0 .. 2**31 - 1`` here. RLP itself is done by ``pyrlp`` in strict mode, which like
-Besu's non-lenient input rejects non-canonical encodings and trailing bytes.
+limited to ``0 .. 2**31 - 1`` here. RLP itself is :mod:`besu_stack.besu.rlp`, which like Besu's
+non-lenient input rejects non-canonical encodings and trailing bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
-import rlp
-from rlp.exceptions import RLPException
-
+from besu_stack.besu import rlp
+from besu_stack.besu.errors import ArgumentTypeError, require_bytes, require_text
 from besu_stack.besu.keys import ADDRESS_LENGTH, SECP256K1_ORDER, normalize_address
+from besu_stack.besu.protocol import PROTOCOLS, Protocol, check_protocol
 
-Protocol = Literal["ibft2", "qbft"]
-"""A Besu BFT consensus protocol, named as in the genesis ``config`` section."""
-
-PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+__all__ = [
+    "PROTOCOLS",
+    "BftExtraData",
+    "Protocol",
+    "Vote",
+    "check_protocol",
+    "decode_extra_data",
+    "encode_extra_data",
+    "genesis_extra_data",
+]
 VANITY_LENGTH = 32
 """Besu's ``BftExtraDataCodec.EXTRA_VANITY_LENGTH``."""
 SEAL_LENGTH = 65
@@ -54,14 +60,6 @@ _ZERO_VANITY = bytes(VANITY_LENGTH)
 _FIELDS = ("vanity", "validators", "vote", "round", "seals")
 
 
-def check_protocol(protocol: str) -> Protocol:
-    """Return ``protocol`` if it is ``ibft2`` or ``qbft``, else raise :class:`ValueError`."""
-    for known in PROTOCOLS:
-        if protocol == known:
-            return known
-    raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-
-
 def _check_round(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ROUND:
         raise ValueError(f"round must be a whole number from 0 to {MAX_ROUND}, got {value!r}")
@@ -69,9 +67,7 @@ def _check_round(value: object) -> int:
 
 
 def _check_seal(seal: object, index: int) -> bytes:
-    if not isinstance(seal, bytes | bytearray):
-        raise ValueError(f"seal {index} must be bytes, got {type(seal).__name__}")
-    data = bytes(seal)
+    data = require_bytes(seal, f"seal {index}", "decode hex with bytes.fromhex first")
     if len(data) != SEAL_LENGTH:
         raise ValueError(f"seal {index} must be {SEAL_LENGTH} bytes (r, s, recId), got {len(data)}")
     for name, part in (("r", data[:32]), ("s", data[32:64])):
@@ -92,6 +88,7 @@ class Vote:
     def __post_init__(self) -> None:
         if not isinstance(self.add, bool):
             raise ValueError(f"vote add must be True or False, got {self.add!r}")
+        require_text(self.recipient, "vote recipient", "an address as hex text (0x + 40 digits)")
         object.__setattr__(self, "recipient", normalize_address(self.recipient))
 
 
@@ -111,14 +108,13 @@ class BftExtraData:
     seals: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.vanity, bytes | bytearray):
-            raise ValueError(f"vanity must be {VANITY_LENGTH} bytes, got {self.vanity!r}")
+        require_bytes(self.vanity, "vanity", "decode hex with bytes.fromhex first")
         if len(self.vanity) != VANITY_LENGTH:
             raise ValueError(f"vanity must be {VANITY_LENGTH} bytes, got {len(self.vanity)}")
         if self.vote is not None and not isinstance(self.vote, Vote):
             raise ValueError(f"vote must be a Vote or None, got {self.vote!r}")
         object.__setattr__(self, "vanity", bytes(self.vanity))
-        object.__setattr__(self, "validators", tuple(normalize_address(a) for a in self.validators))
+        object.__setattr__(self, "validators", _addresses(self.validators, "validators"))
         object.__setattr__(self, "round", _check_round(self.round))
         object.__setattr__(
             self, "seals", tuple(_check_seal(s, i) for i, s in enumerate(self.seals))
@@ -137,6 +133,18 @@ class BftExtraData:
         }
 
 
+def _addresses(values: object, argument: str) -> tuple[str, ...]:
+    """Normalized addresses from an iterable of hex strings (one string alone is refused)."""
+    if isinstance(values, str | bytes | bytearray) or not hasattr(values, "__iter__"):
+        raise ArgumentTypeError(
+            f"{argument} must be a list of addresses (hex text), got {type(values).__name__}"
+        )
+    return tuple(
+        normalize_address(require_text(v, f"{argument}[{i}]", "an address as hex text"))
+        for i, v in enumerate(values)
+    )
+
+
 def _address_bytes(address: str) -> bytes:
     return bytes.fromhex(normalize_address(address)[2:])
 
@@ -144,6 +152,8 @@ def _address_bytes(address: str) -> bytes:
 def encode_extra_data(protocol: Protocol, data: BftExtraData) -> str:
     """Return ``data`` RLP-encoded as Besu writes it for ``protocol``, as ``0x`` hex."""
     proto = check_protocol(protocol)
+    if not isinstance(data, BftExtraData):
+        raise ArgumentTypeError(f"data must be a BftExtraData, got {type(data).__name__}")
     vote: bytes | list[bytes]
     if data.vote is None:
         vote = b"" if proto == "ibft2" else []
@@ -165,21 +175,27 @@ def encode_extra_data(protocol: Protocol, data: BftExtraData) -> str:
             list(data.seals),
         ]
     )
-    return "0x" + bytes(encoded).hex()
+    return "0x" + encoded.hex()
 
 
-def _parse_hex(extra_data: str) -> bytes:
-    text = extra_data.strip()
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _parse_hex(extra_data: object) -> bytes:
+    """The bytes of ``0x`` hex text; whitespace around it is allowed, inside it is not."""
+    text = require_text(
+        extra_data, "extra_data", "0x-prefixed hex text", "for raw bytes use .hex() first"
+    ).strip()
     digits = text[2:] if text[:2] in ("0x", "0X") else text
     if not digits:
-        raise ValueError("extraData is empty; BFT extra data is required")
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
+        raise ValueError("extra_data is empty; BFT extra data is required")
+    if len(digits) % 2 or not _HEX_DIGITS.issuperset(digits):
         shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
         raise ValueError(
-            f"extraData must be hexadecimal with an even number of digits, got {shown!r}"
-        ) from None
+            "extra_data must be hexadecimal with an even number of digits and nothing else "
+            f"(no spaces inside), got {shown!r}"
+        )
+    return bytes.fromhex(digits)
 
 
 def _expect_bytes(item: object, what: str, length: int | None = None) -> bytes:
@@ -243,13 +259,14 @@ def decode_extra_data(protocol: Protocol, extra_data: str) -> BftExtraData:
     """Decode ``0x`` hex ``extraData`` of an IBFT 2.0 or QBFT header like Besu's codec does.
 
     Raises :class:`ValueError` naming the malformed part (bad hex, bad RLP, wrong vanity or
-    address length, bad vote, bad round, bad seal).
+    address length, bad vote, bad round, bad seal), and :class:`ArgumentTypeError` (also a
+    ``ValueError``) when ``extra_data`` is not text, such as raw bytes.
     """
     proto = check_protocol(protocol)
     raw = _parse_hex(extra_data)
     try:
-        decoded = rlp.decode(raw, strict=True)
-    except RLPException as exc:
+        decoded = rlp.decode(raw)
+    except rlp.RlpError as exc:
         raise ValueError(f"extraData is not valid RLP: {exc}") from None
     items = _expect_list(decoded, "extraData")
     if len(items) < len(_FIELDS) or (proto == "ibft2" and len(items) > len(_FIELDS)):
@@ -278,7 +295,7 @@ def genesis_extra_data(protocol: Protocol, validators: Iterable[str]) -> str:
     Like Besu's ``encodeFromAddresses``: zero vanity, no vote, round 0, no seals. An empty list
     is valid for QBFT with contract validator selection. Duplicate validators are rejected.
     """
-    addresses = tuple(normalize_address(v) for v in validators)
+    addresses = _addresses(validators, "validators")
     seen: set[str] = set()
     for address in addresses:
         if address in seen:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from coincurve import PrivateKey, PublicKey
 from Crypto.Hash import keccak
 
+from besu_stack.besu.errors import require_bytes, require_text
+
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """n, the order of the secp256k1 group (SEC 2, section 2.4.1)."""
 
@@ -37,7 +39,7 @@ _REDACTED = "<redacted>"
 def keccak256(data: bytes) -> bytes:
     """Return the Keccak-256 digest (Ethereum's hash, not NIST SHA3-256) of ``data``."""
     digest = keccak.new(digest_bits=256)
-    digest.update(bytes(data))
+    digest.update(require_bytes(data, "data", "encode text first"))
     return digest.digest()
 
 
@@ -56,7 +58,9 @@ def _strip_0x(text: str) -> str:
 
 def _check_private_key(private_key: bytes) -> bytes:
     """Validate a raw private key; messages describe the problem, never the key."""
-    key = bytes(private_key)
+    key = require_bytes(
+        private_key, "private_key", "for hex text use parse_private_key (value not shown)"
+    )
     if len(key) != PRIVATE_KEY_LENGTH:
         raise ValueError(
             f"private key must be {PRIVATE_KEY_LENGTH} bytes, got {len(key)} (value not shown)"
@@ -84,7 +88,8 @@ def parse_private_key(hex_str: str) -> bytes:
     newline) and a missing ``0x`` are accepted. Raises :class:`ValueError`, whose message never
     contains the input.
     """
-    digits = _strip_0x(hex_str.strip())
+    text = require_text(hex_str, "private key", "hex text", "raw key bytes need no parsing")
+    digits = _strip_0x(text.strip())
     if len(digits) != 2 * PRIVATE_KEY_LENGTH or not _HEX_RE.fullmatch(digits):
         raise ValueError(
             f"private key must be {_PRIVATE_KEY_FORMAT}; got {len(digits)} characters that are "
@@ -103,7 +108,7 @@ def public_key_from_private(private_key: bytes) -> bytes:
 
 
 def _check_public_key(public_key: bytes) -> bytes:
-    key = bytes(public_key)
+    key = require_bytes(public_key, "public_key", "for hex text use parse_public_key")
     if len(key) == PUBLIC_KEY_LENGTH + 1 and key[0] == 0x04:
         key = key[1:]
     if len(key) != PUBLIC_KEY_LENGTH:
@@ -124,7 +129,8 @@ def parse_public_key(hex_str: str) -> bytes:
     Accepts 128 hex digits (Besu's ``key.pub`` format and node ID), or 130 starting with ``04``,
     with or without ``0x`` and surrounding whitespace. The point must lie on the curve.
     """
-    digits = _strip_0x(hex_str.strip())
+    text = require_text(hex_str, "public key", "hex text", "raw key bytes need no parsing")
+    digits = _strip_0x(text.strip())
     if not _HEX_RE.fullmatch(digits) or len(digits) % 2:
         raise ValueError("public key must be hexadecimal: 128 hex digits, optionally 0x-prefixed")
     if len(digits) == 2 * PRIVATE_KEY_LENGTH:
@@ -159,7 +165,8 @@ def normalize_address(address: str) -> str:
     Accepts the address with or without ``0x``, in one case or EIP-55 mixed case; a mixed-case
     address whose checksum is wrong is rejected (it is most likely mistyped).
     """
-    digits = _strip_0x(address.strip())
+    text = require_text(address, "address", "hex text (0x + 40 digits)", "for raw bytes use .hex()")
+    digits = _strip_0x(text.strip())
     if len(digits) != 2 * ADDRESS_LENGTH or not _HEX_RE.fullmatch(digits):
         raise ValueError(
             f"address must be 40 hex digits, optionally prefixed with 0x, got {address!r}"
@@ -243,7 +250,7 @@ _ENODE_RE = re.compile(
 
 def validate_enode_url(url: str) -> str:
     """Check an enode URL (node ID on the curve, valid host and ports) and return it normalized."""
-    match = _ENODE_RE.fullmatch(url.strip())
+    match = _ENODE_RE.fullmatch(require_text(url, "enode URL").strip())
     if match is None:
         raise ValueError(
             f"not an enode URL: {url!r} (expected enode://<128 hex digits>@<host>:<port>"

@@ -259,9 +259,7 @@ class HealthCheck(Construct):
             log_retention_days=log_retention_days,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
-            with_wheels=True,
             timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-            memory_mb=256,
             reserved_concurrency=1,
         )
         LambdaFunctionEventInvokeConfig(

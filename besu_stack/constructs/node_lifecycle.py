@@ -358,7 +358,6 @@ class NodeLifecycle(Construct):
                 log_retention_days=log_retention_days,
                 subnet_ids=subnet_ids,
                 security_group_ids=[security_group_id],
-                with_wheels=False,
                 dead_letter_queue_arn=self.dead_letter_queue.arn,
                 timeout_seconds=timeout,
                 reserved_concurrency=concurrency,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import inspect
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cdktf import AssetType, TerraformAsset
+from cdktf import AssetType, TerraformAsset, TerraformStack
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -26,18 +28,35 @@ from constructs import Construct
 
 from besu_stack.constructs.iam import Statement, policy_document
 from besu_stack.constructs.platform import Platform
-from besu_stack.errors import MissingSetupError
-from besu_stack.lambda_package import DEFAULT_SHARED_PACKAGES, build_lambda_zip
-from besu_stack.lambda_paths import DEFAULT_WHEELS_DIR, LAMBDA_SOURCE
+from besu_stack.lambda_package import (
+    LambdaDependenciesMissing,
+    build_lambda_zip,
+    function_package_inputs,
+    inputs_digest,
+    package_inputs,
+)
+
+__all__ = ["LambdaDependenciesMissing", "PythonFunction", "build_function_zip"]
 
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
 
+# Memory of each package's functions, from a measurement. Lambda gives CPU in proportion to
+# memory, one vCPU at 1,769 MB (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
+# and a cold start (imports, boto3 clients) is CPU-bound: benchmarks/lambda_cold_start.py
+# measured each handler's cold import at 0.27-0.41 s on one full core (x86_64, median of 7),
+# so about x 1769/M at M MB: 2-3 s at 256 MB, 1-1.4 s at 512, 0.5-0.7 s at 1024.
+# * lifecycle (1024): runs only on launches, terminations and the reconciler schedule, so
+#   nearly every run is cold and CPU-bound; time falls as memory rises, so the GB-seconds stay
+#   about the same and the hook answers within a second of its event.
+# * keygen (1024): runs once per apply, cold, and generates keys (CPU); same reasoning.
+# * health (512): runs every minute, so it is warm almost always and then waits on the nodes'
+#   JSON-RPC (I/O), where more memory costs without helping; 512 keeps a cold start near 1 s
+#   of its 50 s budget. (Estimates: Graviton's speed relative to the measuring core is not
+#   measured here.)
+MEMORY_MB = {"lifecycle": 1024, "keygen": 1024, "health": 512}
+
 _staging: Path | None = None
-
-
-class LambdaDependenciesMissing(MissingSetupError):
-    """The Lambda's third-party wheels were not downloaded (a setup step, never the synth)."""
 
 
 def _staging_dir() -> Path:
@@ -49,74 +68,77 @@ def _staging_dir() -> Path:
     return _staging
 
 
-ZIP_CACHE_DIR = DEFAULT_WHEELS_DIR.parent / "lambda-zips"
-"""Built packages, addressed by a digest of everything that goes into them: building a package
-with its wheels takes seconds, so a synth reuses one whose inputs have not changed."""
+def zip_cache_dir() -> Path:
+    """Built packages, addressed by a digest of everything that goes into them.
 
-_built: dict[tuple[str, bool, Path], tuple[Path, str]] = {}
-
-
-def _inputs_digest(function: str, wheels: list[Path]) -> str:
-    """SHA-256 over the names and bytes of every file a package is built from."""
-    digest = hashlib.sha256()
-    # The same sources build_lambda_zip reads: the function, the shared packages, the wheels.
-    root = LAMBDA_SOURCE.parent
-    sources = [LAMBDA_SOURCE / function, *(root / shared for shared in DEFAULT_SHARED_PACKAGES)]
-    files = [
-        p
-        for source in sources
-        for p in ([source] if source.is_file() else sorted(source.rglob("*")))
-        if p.is_file() and "__pycache__" not in p.parts
-    ]
-    files += wheels
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    ``$XDG_CACHE_HOME/besu-stack/lambda-zips`` (default ``~/.cache/...``): the user's own cache,
+    like pip's. Building the key package takes seconds (its native wheels are recompressed), so
+    a synth reuses a package whose inputs have not changed; the bytes are the same either way.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "besu-stack" / "lambda-zips"
 
 
-def build_function_zip(
-    function: str, *, with_wheels: bool, wheels_dir: Path = DEFAULT_WHEELS_DIR
-) -> tuple[Path, str]:
+_built: dict[tuple[str, str], tuple[Path, str]] = {}
+_BUILDER = Path(inspect.getfile(build_lambda_zip))
+
+
+def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[Path, str]:
     """Build ``lambda_src/<function>`` into a deterministic zip; return its path and SHA-256.
 
-    The zip is reused from :data:`ZIP_CACHE_DIR` when nothing it is built from has changed
-    (same bytes either way: the build is deterministic).
+    What goes in is ``LAMBDA_PACKAGES[function]``. The zip is reused from
+    :func:`zip_cache_dir` when nothing it is built from (nor the code that builds it) has
+    changed; it is written as ``<digest>/<function>.zip`` so the file name in the synthesized
+    output is ``<function>.zip`` wherever besu-stack is installed.
     """
-    key = (function, with_wheels, wheels_dir)
+    key = (function, arch)
     if key in _built:
         return _built[key]
-    wheels = sorted(wheels_dir.glob("*.whl")) if with_wheels else []
-    if with_wheels and not wheels:
-        raise LambdaDependenciesMissing(
-            f"the Lambda dependencies are not in {wheels_dir}: run `make setup` "
-            "(or `besu-stack lambda-wheels`) once; synthesis itself never downloads anything"
-        )
-    cached = ZIP_CACHE_DIR / f"{function}-{_inputs_digest(function, wheels)[:24]}.zip"
+    function_dir, shared, wheels = function_package_inputs(function, arch)
+    inputs = package_inputs(function_dir, shared_packages=shared, wheels=wheels)
+    digest_key = inputs_digest([*inputs, ("builder", _BUILDER)])[:32]
+    cached = zip_cache_dir() / digest_key / f"{function}.zip"
     if cached.is_file():
         result = cached, hashlib.sha256(cached.read_bytes()).hexdigest()
     else:
         try:
-            ZIP_CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            output = cached
-        except OSError:  # a read-only installation: build into the per-process staging dir
-            output = _staging_dir() / f"{function}.zip"
-        digest = build_lambda_zip(
-            LAMBDA_SOURCE / function, output, wheels_dir=wheels_dir if with_wheels else None
-        )
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            # A name of this process's own: synths running side by side may build the same one.
+            output = cached.parent / f".{function}.{os.getpid()}.partial"
+        except OSError:  # no writable cache: build into the per-process staging dir
+            output = _staging_dir() / digest_key / f"{function}.zip"
+        digest = build_lambda_zip(function_dir, output, shared_packages=shared, wheels=wheels)
+        if output.name.endswith(".partial"):
+            output = output.replace(cached)
         result = output, digest
     _built[key] = result
     return result
 
 
+def _package_asset(scope: Construct, function: str) -> tuple[TerraformAsset, str]:
+    """The stack's one asset for a package: functions sharing a package share its file."""
+    stack = TerraformStack.of(scope)
+    asset_id = f"lambda_package_{function}"
+    existing = stack.node.try_find_child(asset_id)
+    zip_path, digest = build_function_zip(function)
+    if isinstance(existing, TerraformAsset):
+        return existing, digest
+    return TerraformAsset(stack, asset_id, path=str(zip_path), type=AssetType.FILE), digest
+
+
 class PythonFunction(Construct):
-    """A Lambda function (Python 3.12, arm64) built from ``lambda_src/<function>``.
+    """A Lambda function (Python 3.12, arm64) built from ``lambda_src/<source>``.
+
+    Its deployment package holds what ``LAMBDA_PACKAGES[source]`` lists
+    (:mod:`besu_stack.lambda_package`); functions of one stack built from the same package share
+    one asset, so the synthesized output and ``modules/`` store each package once.
 
     Creates the execution role with only ``statements`` plus the AWS-managed policies a VPC
     function with X-Ray needs (network interfaces, trace segments: both require ``*``), a log
     group ``/aws/lambda/<name>`` encrypted with ``kms_key_arn`` and kept
     ``log_retention_days``, and the function itself: in the given subnets and security group,
-    tracing active, environment encrypted with the KMS key, reserved concurrency as given.
+    tracing active, environment encrypted with the KMS key, reserved concurrency as given,
+    memory as measured for its package (:data:`MEMORY_MB`) unless ``memory_mb`` is given.
 
     Attributes: ``function`` (the ``LambdaFunction``), ``function_name``, ``function_arn``,
     ``role_arn``, ``role_name``, ``source_code_hash``.
@@ -137,16 +159,14 @@ class PythonFunction(Construct):
         log_retention_days: float,
         subnet_ids: Sequence[str],
         security_group_ids: Sequence[str],
-        with_wheels: bool = True,
         handler: str = "handler",
         dead_letter_queue_arn: str | None = None,
         timeout_seconds: int = 60,
-        memory_mb: int = 256,
+        memory_mb: int | None = None,
         reserved_concurrency: int = 1,
     ) -> None:
         super().__init__(scope, id)
-        zip_path, digest = build_function_zip(source, with_wheels=with_wheels)
-        asset = TerraformAsset(self, "code", path=str(zip_path), type=AssetType.FILE)
+        asset, digest = _package_asset(self, source)
         self.log_group = CloudwatchLogGroup(
             self,
             "log_group",
@@ -212,7 +232,7 @@ class PythonFunction(Construct):
             filename=asset.path,
             source_code_hash=_base64_sha256(digest),
             timeout=timeout_seconds,
-            memory_size=memory_mb,
+            memory_size=MEMORY_MB[source] if memory_mb is None else memory_mb,
             reserved_concurrent_executions=reserved_concurrency,
             kms_key_arn=kms_key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(environment)),

@@ -169,7 +169,6 @@ class ValidatorKeys(Construct):
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
             timeout_seconds=300,
-            memory_mb=512,
             reserved_concurrency=1,
         )
 

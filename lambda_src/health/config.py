@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from besu_stack.besu.bft import quorum
-from besu_stack.besu.extra_data import Protocol, check_protocol
+from besu_stack.besu.protocol import Protocol, check_protocol
 
 from .decisions import Thresholds
 from .errors import ConfigError

@@ -194,7 +194,10 @@ def test_package_ships_the_shared_library_and_wheels(outdir: Path) -> None:
     (zip_path,) = list((outdir / "stacks" / STACK / "assets").rglob("*.zip"))
     names = zipfile.ZipFile(zip_path).namelist()
     assert "health/handler.py" in names and "besu_stack/besu/bft.py" in names
-    assert any(n.startswith("rlp/") for n in names)
+    assert any(n.startswith("websocket/") for n in names)
+    # Only the quorum arithmetic of besu_stack.besu: no curve, hash or RLP code or libraries.
+    assert not any(n.startswith(("coincurve/", "Crypto/", "rlp/", "pydantic/")) for n in names)
+    assert "besu_stack/besu/keys.py" not in names
 
 
 def test_literal_thresholds_are_validated() -> None:

@@ -63,3 +63,14 @@ def test_module_readme_lists_every_input_and_output(spec: object, regenerated: P
     for output in config["output"]:
         assert f"\n| {output} |" in readme
     assert f"//modules/{name}?ref=v" in readme
+
+
+@pytest.mark.parametrize("spec", MODULES, ids=lambda s: s.name)
+def test_module_stores_each_lambda_package_once(spec: object, regenerated: Path) -> None:
+    name = spec.name  # type: ignore[attr-defined]
+    config = json.loads((regenerated / name / "main.tf.json").read_text())
+    referenced = {fn["filename"] for fn in config["resource"]["aws_lambda_function"].values()}
+    stored = sorted((regenerated / name / "assets").rglob("*.zip"))
+    assert len(stored) == len(referenced) == 3, stored
+    contents = [p.read_bytes() for p in stored]
+    assert len(set(contents)) == len(contents), "no package is stored twice"

@@ -189,9 +189,10 @@ def test_lambda_package_ships_the_handler_the_shared_besu_library_and_wheels_but
     assert "keygen/handler.py" in names
     assert "besu_stack/lambda_log.py" in names  # the shared logger the handler imports
     assert "besu_stack/besu/keys.py" in names and "besu_stack/__init__.py" in names
-    assert any(n.startswith("coincurve/") for n in names) and any(
-        n.startswith("rlp/") for n in names
-    )
+    assert "besu_stack/besu/rlp.py" in names  # extraData RLP: our own codec, no rlp package
+    assert any(n.startswith("coincurve/") for n in names)
+    assert any(n.startswith("Crypto/Hash/") for n in names)
+    assert not any(n.startswith(("rlp/", "eth_utils/", "pydantic/")) for n in names)
     assert not any(
         n.startswith(("cdktf", "besu_stack/stacks", "besu_stack/constructs", "boto3"))
         for n in names

@@ -22,6 +22,7 @@ from besu_stack.doctor import (
     run_checks,
     variable_default,
 )
+from besu_stack.lambda_package import pinned_requirements
 
 GOOD_COMMANDS: dict[tuple[str, ...], tuple[int, str, str]] = {
     ("node", "--version"): (0, "v22.23.3\n", ""),
@@ -94,7 +95,8 @@ def _client_error(code: str, operation: str) -> ClientError:
 def wheels(tmp_path: Path) -> Path:
     directory = tmp_path / "wheels"
     directory.mkdir()
-    (directory / "rlp-5.0.0-py3-none-any.whl").write_bytes(b"")
+    for name, version in pinned_requirements().items():
+        (directory / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(b"")
     return directory
 
 
@@ -288,6 +290,12 @@ def test_terraform_1_9_fails_for_s3_native_locking(tmp_path: Path, wheels: Path)
     )
     terraform = by_name(run_checks(make_probe(tmp_path, wheels, commands=commands)))["terraform"]
     assert terraform.status == "fail" and "locking" in terraform.detail
+
+
+def test_a_missing_pinned_wheel_fails(tmp_path: Path, wheels: Path) -> None:
+    next(iter(sorted(wheels.glob("coincurve-*.whl")))).unlink()
+    result = by_name(run_checks(make_probe(tmp_path, wheels)))["lambda-wheels"]
+    assert result.status == "fail" and "coincurve==" in result.detail
 
 
 def test_missing_checkov_warns_and_missing_wheels_fail(tmp_path: Path, wheels: Path) -> None:

@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 from besu_stack import lambda_package
-from besu_stack.lambda_package import REPO_ROOT, build_lambda_zip, lambda_zip_listing
+from besu_stack.lambda_package import (
+    DEFAULT_SHARED_PACKAGES,
+    LAMBDA_REQUIREMENTS,
+    LAMBDA_SOURCE,
+    PACKAGE_ROOT,
+    build_lambda_zip,
+    lambda_zip_listing,
+)
 
-KEYGEN = REPO_ROOT / "lambda_src" / "keygen"
+KEYGEN = LAMBDA_SOURCE / "keygen"
+KEYGEN_SHARED = (*DEFAULT_SHARED_PACKAGES, "besu_stack/besu/")
 
 
 def make_wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> Path:
@@ -91,7 +99,7 @@ def test_entries_are_sorted_with_fixed_timestamps_and_modes(
 
 def test_content_listing(function_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "keygen.zip"
-    build_lambda_zip(function_dir, output)
+    build_lambda_zip(function_dir, output, shared_packages=KEYGEN_SHARED)
     names = lambda_zip_listing(output)
 
     assert "keygen/handler.py" in names
@@ -99,7 +107,7 @@ def test_content_listing(function_dir: Path, tmp_path: Path) -> None:
     assert "keygen/__init__.py" in names
     assert "besu_stack/__init__.py" in names
     expected_besu = sorted(
-        f"besu_stack/besu/{p.name}" for p in (REPO_ROOT / "besu_stack" / "besu").glob("*.py")
+        f"besu_stack/besu/{p.name}" for p in (PACKAGE_ROOT / "besu_stack" / "besu").glob("*.py")
     )
     assert sorted(n for n in names if n.startswith("besu_stack/besu/")) == expected_besu
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -144,7 +152,7 @@ def test_empty_wheels_dir_is_an_error(function_dir: Path, tmp_path: Path) -> Non
 def test_handler_imports_from_the_zip_alone(function_dir: Path, tmp_path: Path) -> None:
     """The zip's layout is importable as Lambda sees it (zip root on sys.path)."""
     output = tmp_path / "keygen.zip"
-    build_lambda_zip(function_dir, output)
+    build_lambda_zip(function_dir, output, shared_packages=KEYGEN_SHARED)
     with zipfile.ZipFile(io.BytesIO(output.read_bytes())) as archive:
         archive.extractall(tmp_path / "task")
     code = (
@@ -180,11 +188,12 @@ def test_download_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 def test_requirements_are_pinned() -> None:
     lines = [
         line.strip()
-        for line in (REPO_ROOT / "lambda_src" / "requirements.txt").read_text().splitlines()
+        for line in LAMBDA_REQUIREMENTS.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert all("==" in line for line in lines)
     pins = dict(line.split("==") for line in lines)
     assert pins["coincurve"] == "21.0.0"
     assert pins["pycryptodome"] == "4.4.0"
-    assert pins["rlp"] == "5.0.0"
+    assert pins["websocket-client"] == "1.9.2"
+    assert "rlp" not in pins, "extraData RLP is besu_stack.besu.rlp: no rlp, eth-utils, pydantic"
