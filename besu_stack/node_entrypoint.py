@@ -1,93 +1,154 @@
-"""The validator container's entrypoint: refuse to start without the slot's verified key.
+r"""The validator container's entry point: verify the slot's key, fill in runtime values, run Besu.
 
-Besu silently creates a fresh node key when its key file is missing, which would give the network
-a stranger instead of its validator. The entrypoint therefore starts Besu only when
+The container definition's ``command`` is the whole Besu command line from
+:func:`besu_stack.besu.command_line.besu_command_line`; this script (the ``entryPoint``) receives
+it as ``"$@"`` and
 
-1. the host bootstrap wrote ``node.env`` (slot, stable DNS name, expected address) next to the
-   genesis file, and
-2. the key file on the root-only tmpfs exists and Besu itself derives the expected address from
-   it (``besu public-key export-address``): a wrong or corrupted key is caught before the node
-   joins the network.
+1. reads ``node.env``, which the host bootstrap wrote next to the genesis file (slot, private
+   IP, stable DNS name, load balancer addresses, expected address), and checks each value's form;
+2. refuses to start unless the key file on the root-only tmpfs exists and Besu itself derives the
+   expected address from it (``besu public-key export-address``). Besu silently creates a fresh
+   node key when its key file is missing, which would give the network a stranger instead of its
+   validator; a wrong or corrupted key is caught before the node joins the network;
+3. waits, for a bounded time, until every peer name in the static-nodes file resolves: Besu pins a
+   name that does not resolve at start to 127.0.0.1 until it restarts (``EnodeURLImpl``,
+   25.11.0, with ``--Xdns-update-enabled``), so a node should not start before its peers are
+   registered. After the wait it starts anyway and says which names did not resolve (those peers
+   still reach this node, since they resolve its name when they start);
+4. puts the runtime values in their placeholders (:data:`RUNTIME_VALUES`) and ``exec``\ s Besu
+   with exactly the options it was given: it never adds, drops or rewrites an option.
 
-Otherwise it prints one line starting with :data:`REFUSAL_MARKER` (a CloudWatch Logs metric
-filter counts these as ``NodeKeyRefusals``) and exits non-zero; ECS then keeps retrying while the
-deployment circuit breaker and the alarms make the refusal visible.
+A refusal prints one line starting with :data:`REFUSAL_MARKER` (a CloudWatch Logs metric filter
+counts these as ``NodeKeyRefusals``) and exits :data:`REFUSAL_EXIT_CODE`; ECS then keeps
+retrying while the deployment circuit breaker and the alarms make the refusal visible.
+
+No variable the script sets or reads carries the ``BESU_`` prefix: Besu reads every
+``BESU_<OPTION>`` environment variable as that option (``EnvironmentVariableDefaultProvider``,
+25.11.0).
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 
-from besu_stack.besu.command_line import BesuNodeOptions, besu_command_line
+from besu_stack.besu.command_line import RUNTIME_VALUES, BesuNodeOptions, besu_command_line
 
 REFUSAL_MARKER = "besu-stack: refusing to start"
+REFUSAL_EXIT_CODE = 78
 NODE_ENV_FILE = "/etc/besu/node.env"
-HOST_PLACEHOLDER = "validator-placeholder.besu-stack.invalid"
-"""Stands for the node's stable DNS name while the command line is built; the entrypoint puts
-``$BESU_NODE_HOST`` (from ``node.env``) in its place, since one task definition serves all
-slots."""
+ENTRYPOINT_NAME = "besu-stack-entrypoint"
+"""``$0`` of the script (``sh -c <script> <name> <besu arguments...>``)."""
+DNS_WAIT_SECONDS = 300
+DNS_RETRY_SECONDS = 5
+NODE_ENV_VARIABLES = (
+    "NODE_SLOT",
+    "NODE_PRIVATE_IP",
+    "NODE_HOST",
+    "NODE_LOAD_BALANCER_IPS",
+    "NODE_EXPECTED_ADDRESS",
+)
+"""What ``node.env`` defines (written by the host bootstrap, read here)."""
 
-
-ARGUMENTS_FROM_ENVIRONMENT = {
-    "--rpc-http-api": "BESU_CONSUMER_APIS",
-    "--data-storage-format": "BESU_STORAGE_FORMAT",
+_FORMS = {
+    "NODE_SLOT": "^[0-9]{1,3}$",
+    "NODE_PRIVATE_IP": "^[0-9]{1,3}([.][0-9]{1,3}){3}$",
+    "NODE_HOST": "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+    "NODE_LOAD_BALANCER_IPS": "^[0-9]{1,3}([.][0-9]{1,3}){3}(,[0-9]{1,3}([.][0-9]{1,3}){3})*$",
 }
-"""Options whose value comes from the task's environment (plan-time variables validated by
-Terraform against the same allow-lists as :class:`BesuNodeOptions`) instead of the literal
-default the command line was built and checked with."""
+"""The form of each runtime value; checked before it is put into an option (also keeps sed's
+replacement text free of metacharacters)."""
 
 
-def node_command_line(options: BesuNodeOptions) -> list[str]:
-    """Besu's arguments with the node's host left as the shell variable ``$BESU_NODE_HOST``."""
-    if options.p2p_host != HOST_PLACEHOLDER:
-        raise ValueError(f"p2p_host must be {HOST_PLACEHOLDER!r}; the entrypoint fills it in")
-    return list(besu_command_line(options))
-
-
-def _quote(argument: str) -> str:
-    """Shell-quote an argument, letting ``$BESU_NODE_HOST`` and the environment options expand."""
-    option = argument.split("=", 1)[0]
-    if option == "--host-allowlist":
-        return '--host-allowlist="$allowed_hosts"'
-    if option in ARGUMENTS_FROM_ENVIRONMENT:
-        return f'{option}="${ARGUMENTS_FROM_ENVIRONMENT[option]}"'
-    if HOST_PLACEHOLDER not in argument:
-        return shlex.quote(argument)
-    head, _, tail = argument.partition(HOST_PLACEHOLDER)
-    return (
-        f'{shlex.quote(head) if head else ""}"$BESU_NODE_HOST"{shlex.quote(tail) if tail else ""}'
+def _sed_expressions() -> str:
+    return " ".join(
+        f'-e "s|{placeholder}|${variable}|g"' for placeholder, variable in RUNTIME_VALUES.items()
     )
 
 
-def entrypoint_script(options: BesuNodeOptions, besu_binary: str = "/opt/besu/bin/besu") -> str:
-    """The ``sh`` script the container runs: verify, then ``exec`` Besu."""
-    arguments = " \\\n  ".join(_quote(a) for a in node_command_line(options))
+def entrypoint_script(
+    options: BesuNodeOptions,
+    besu_binary: str = "/opt/besu/bin/besu",
+    *,
+    dns_wait_seconds: int = DNS_WAIT_SECONDS,
+    dns_retry_seconds: int = DNS_RETRY_SECONDS,
+) -> str:
+    """The POSIX ``sh`` script of the container's entry point (Besu's options arrive as ``$@``)."""
+    if not 0 <= dns_wait_seconds <= 3600 or not 0 <= dns_retry_seconds <= 60:
+        raise ValueError(
+            "dns_wait_seconds must be from 0 to 3600 and dns_retry_seconds from 0 to 60, got "
+            f"{dns_wait_seconds!r} and {dns_retry_seconds!r}"
+        )
+    besu = shlex.quote(besu_binary)
     key = shlex.quote(options.node_key_file)
-    refuse = f'echo "{REFUSAL_MARKER}:'
+    static_nodes = shlex.quote(options.static_nodes_file)
+    env_file = shlex.quote(NODE_ENV_FILE)
+    checks = [
+        f'printf %s "${name}" | grep -Eq {shlex.quote(form)} || refuse "{name} in {NODE_ENV_FILE} '
+        f'is not valid: [${name}]"'
+        for name, form in _FORMS.items()
+    ]
     return "\n".join(
         [
-            "set -eu",
-            f'if [ ! -r {shlex.quote(NODE_ENV_FILE)} ]; then {refuse} {NODE_ENV_FILE} missing (host bootstrap did not finish)" >&2; exit 78; fi',
-            f". {shlex.quote(NODE_ENV_FILE)}",
-            f'if [ ! -s {key} ]; then {refuse} node key file missing for slot $BESU_SLOT" >&2; exit 78; fi',
-            f"derived=$({shlex.quote(besu_binary)} public-key export-address --node-private-key-file={key} 2>/dev/null | tail -n 1 | tr 'A-F' 'a-f')",
-            "expected=$(printf %s \"$BESU_EXPECTED_ADDRESS\" | tr 'A-F' 'a-f')",
-            'case "$expected" in 0x[0-9a-f]*) ;; *) expected="";; esac',
-            f'if ! printf %s "$expected" | grep -Eq "^0x[0-9a-f]{{40}}$" || ! printf %s "$derived" | grep -Eq "^0x[0-9a-f]{{40}}$"; then {refuse} no verifiable address for slot $BESU_SLOT (key derives [$derived], registry expects [$expected])" >&2; exit 78; fi',
-            f'if [ "$derived" != "$expected" ]; then {refuse} key of slot $BESU_SLOT derives $derived, registry expects $expected" >&2; exit 78; fi',
-            # localhost and the node's own name, plus the names consumers use (rpc_host_allowlist).
-            'allowed_hosts="localhost,127.0.0.1,$BESU_NODE_HOST"',
-            # (no ${...} anywhere: the script travels inside Terraform strings)
-            "extra_hosts=$(printenv BESU_HOST_ALLOWLIST_EXTRA || true)",
-            'if [ -n "$extra_hosts" ]; then allowed_hosts="$allowed_hosts,$extra_hosts"; fi',
-            'echo "besu-stack: slot $BESU_SLOT key verified for $expected; starting Besu as $BESU_NODE_HOST"',
-            f"exec {shlex.quote(besu_binary)} \\\n  {arguments}",
+            # -e without -u: an unset value is empty and refused below with a clear line.
+            "set -e",
+            f'refuse() {{ echo "{REFUSAL_MARKER}: $*" >&2; exit {REFUSAL_EXIT_CODE}; }}',
+            f'[ -r {env_file} ] || refuse "{NODE_ENV_FILE} missing (host bootstrap did not finish)"',
+            # Read, not sourced: a value is data, never shell code.
+            "while IFS='=' read -r name value; do",
+            '  case "$name" in',
+            *(f'    {name}) {name}="$value";;' for name in NODE_ENV_VARIABLES),
+            "  esac",
+            f"done < {env_file}",
+            *checks,
+            f'[ -s {key} ] || refuse "node key file missing for slot $NODE_SLOT"',
+            # Besu derives the address itself; its own error (if any) is shown, never hidden.
+            f"exported=$({besu} public-key export-address --node-private-key-file={key} 2>&1) "
+            '|| refuse "besu public-key export-address failed for slot $NODE_SLOT: $exported"',
+            "derived=$(printf '%s\\n' \"$exported\" | grep -E '^0x[0-9a-fA-F]{40}$' | tail -n 1 "
+            "| tr 'A-F' 'a-f' || true)",
+            "expected=$(printf %s \"$NODE_EXPECTED_ADDRESS\" | tr 'A-F' 'a-f')",
+            'printf %s "$expected" | grep -Eq "^0x[0-9a-f]{40}$" || refuse "no expected address '
+            'for slot $NODE_SLOT in the registry (got [$expected])"',
+            '[ -n "$derived" ] || refuse "the key of slot $NODE_SLOT derives no address: $exported"',
+            '[ "$derived" = "$expected" ] || refuse "key of slot $NODE_SLOT derives $derived, '
+            'registry expects $expected"',
+            'echo "besu-stack: slot $NODE_SLOT key verified for $expected"',
+            # Peers' names: wait (bounded) until each resolves, so Besu does not pin one to
+            # 127.0.0.1 (EnodeURLImpl, 25.11.0).
+            f"peers=$(grep -Eo '@[A-Za-z0-9.-]+:' {static_nodes} | tr -d '@:' | sort -u || true)",
+            f"deadline=$(( $(date +%s) + {dns_wait_seconds} ))",
+            "while :; do",
+            '  unresolved=""',
+            '  for peer in $peers; do getent hosts "$peer" >/dev/null 2>&1 || '
+            'unresolved="$unresolved $peer"; done',
+            '  [ -n "$unresolved" ] || break',
+            '  if [ "$(date +%s)" -ge "$deadline" ]; then',
+            '    echo "besu-stack: starting although peer names do not resolve:$unresolved '
+            '(Besu dials them only after a restart; they can still connect to this node)"',
+            "    break",
+            "  fi",
+            '  echo "besu-stack: waiting for peer names to resolve:$unresolved"',
+            f"  sleep {dns_retry_seconds}",
+            "done",
+            # Runtime values into their placeholders; every option stays as given.
+            "for argument do",
+            "  shift",
+            f"  argument=$(printf '%s\\n' \"$argument\" | sed {_sed_expressions()})",
+            '  case "$argument" in *@*@*) refuse "unfilled runtime placeholder in $argument";; esac',
+            '  set -- "$@" "$argument"',
+            "done",
+            'echo "besu-stack: starting Besu for slot $NODE_SLOT as $NODE_HOST ($NODE_PRIVATE_IP)"',
+            f'exec {besu} "$@"',
             "",
         ]
     )
 
 
-def container_command(options: BesuNodeOptions) -> Sequence[str]:
-    """The ECS container ``entryPoint`` + ``command``: ``sh -c <script>``."""
-    return ["/bin/sh", "-c", entrypoint_script(options)]
+def container_entry_point(options: BesuNodeOptions) -> list[str]:
+    """The ECS container ``entryPoint``: ``sh -c <script> <name>``; Besu's options follow."""
+    return ["/bin/sh", "-c", entrypoint_script(options), ENTRYPOINT_NAME]
+
+
+def container_command(options: BesuNodeOptions) -> list[str]:
+    """The ECS container ``command``: exactly Besu's options (the entry point receives them)."""
+    return list(besu_command_line(options))

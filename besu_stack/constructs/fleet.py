@@ -57,14 +57,14 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from constructs import Construct
 
-from besu_stack.besu.command_line import BesuNodeOptions
+from besu_stack.besu.command_line import BesuNodeOptions, PlanValue
 from besu_stack.besu.extra_data import Protocol
 from besu_stack.constructs.iam import Statement, policy_document
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.ports import RPC_HTTP_PORT
-from besu_stack.host_bootstrap import host_bootstrap_script
-from besu_stack.node_entrypoint import HOST_PLACEHOLDER, REFUSAL_MARKER, container_command
+from besu_stack.host_bootstrap import BESU_UID, host_bootstrap_script
+from besu_stack.node_entrypoint import REFUSAL_MARKER, container_command, container_entry_point
 from besu_stack.rollout import RolloutPolicy
 
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/{arch}recommended/image_id"
@@ -72,6 +72,12 @@ ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/{arch}reco
 Graviton, nothing for x86_64)."""
 
 CONTAINER_NAME = "besu"
+LIVENESS_PROBE = (
+    f"exec 3<>/dev/tcp/127.0.0.1/{RPC_HTTP_PORT} && printf 'GET /liveness HTTP/1.1\\r\\n"
+    f"Host: localhost:{RPC_HTTP_PORT}\\r\\nConnection: close\\r\\n\\r\\n' >&3 && "
+    "head -n 1 <&3 | grep -q ' 200 '"
+)
+"""The container health check, run with bash (``/dev/tcp``; the image ships no curl)."""
 _MEMORY_SENTINEL = "__besu_memory_mib__"
 DATA_VOLUME_TAG = "Network"
 """Tag key the launch hook puts on each data volume (value: the network name); DLM targets it."""
@@ -168,7 +174,6 @@ class ValidatorFleet(Construct):
         validator_count: int,
         protocol: Protocol,
         rollout: RolloutPolicy,
-        node_domain: str,
         subnet_ids: Sequence[str],
         node_security_group_id: str,
         target_group_arns: Sequence[str],
@@ -186,6 +191,7 @@ class ValidatorFleet(Construct):
         static_nodes_object_key: str,
         lifecycle_hooks: LifecycleHooks,
         rollout_alarm_names: Sequence[str] = (),
+        load_balancer_name: str | None = None,
         depends_on: Sequence[ITerraformDependable] = (),
         instance_warmup_seconds: float = 300,
     ) -> None:
@@ -287,7 +293,9 @@ class ValidatorFleet(Construct):
             # ${...} away from Terraform's interpolation.
             user_data=base64.b64encode(
                 host_bootstrap_script(
-                    cluster_name=name, wait_seconds=lifecycle_hook_timeout_seconds
+                    cluster_name=name,
+                    wait_seconds=lifecycle_hook_timeout_seconds,
+                    load_balancer_name=load_balancer_name,
                 ).encode()
             ).decode("ascii"),
             tag_specifications=[
@@ -431,7 +439,6 @@ class ValidatorFleet(Construct):
                 naming,
                 platform,
                 protocol,
-                node_domain,
                 sizing,
                 image,
                 data_storage_format,
@@ -632,6 +639,15 @@ class ValidatorFleet(Construct):
                 "Resource": [f"{artifact_bucket_arn}/{key}" for key in object_keys],
             },
             {
+                # The host bootstrap reads the NLB's addresses (its health check sends one as
+                # Host, which Besu's allow-list must admit). Describe actions support no
+                # resource-level permissions, hence "*" (read-only; for issue 13's review).
+                "Sid": "FindLoadBalancerAddresses",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeNetworkInterfaces",
+                "Resource": "*",
+            },
+            {
                 "Sid": "DecryptThroughSecretsManagerAndS3",
                 "Effect": "Allow",
                 "Action": "kms:Decrypt",
@@ -660,17 +676,35 @@ class ValidatorFleet(Construct):
         naming: Naming,
         platform: Platform,
         protocol: Protocol,
-        node_domain: str,
         sizing: NodeSizing,
         image: NodeImage,
         data_storage_format: str,
         consumer_apis: Sequence[str],
         host_allowlist: Sequence[str],
     ) -> str:
-        # Built (and checked) with the literal defaults; the storage format and the consumer API
-        # list then come from the environment below (variables validated by Terraform).
+        # The one command line (besu_stack/besu/command_line.py). Plan-time values are Terraform
+        # tokens whose variable validations enforce the same rules; the entry point fills in only
+        # the runtime values (private IP, DNS name, load balancer IPs).
         options = BesuNodeOptions(
-            protocol=protocol, p2p_host=HOST_PLACEHOLDER, data_storage_format="BONSAI"
+            protocol=protocol,
+            data_storage_format=PlanValue(data_storage_format, "besu_data_storage_format"),
+            consumer_apis=PlanValue(
+                TerraformLocal(self, "consumer_apis", Fn.join(",", list(consumer_apis))).as_string,
+                "rpc_consumer_apis",
+            ),
+            # Zero or more ",<host>" items, as PlanValue host lists are rendered.
+            host_allowlist=PlanValue(
+                TerraformLocal(
+                    self,
+                    "host_allowlist",
+                    Fn.conditional(
+                        Op.eq(Fn.length_of(list(host_allowlist)), 0),
+                        "",
+                        Fn.join(",", ["", Fn.join(",", list(host_allowlist))]),
+                    ),
+                ).as_string,
+                "rpc_host_allowlist",
+            ),
         )
         ecr = Fn.format(
             "%s.dkr.ecr.%s.%s", [platform.account_id, platform.region, platform.dns_suffix]
@@ -696,28 +730,26 @@ class ValidatorFleet(Construct):
             "image": image_ref.as_string,
             "essential": True,
             "memory": _MEMORY_SENTINEL,
-            "entryPoint": list(container_command(options)[:2]),
-            "command": list(container_command(options)[2:]),
+            # The image's own entry point (besu-entry.sh) would switch from root to the besu user;
+            # ours replaces it, so the container runs as that user from the start (uid 1000 in
+            # docker/Dockerfile at 25.11.0).
+            "user": f"{BESU_UID}:{BESU_UID}",
+            "entryPoint": container_entry_point(options),
+            "command": container_command(options),
+            # The ECS service load-balances this port; ECS registers targets from the port
+            # mappings (LoadBalancer.containerPort "must correspond to a containerPort in the
+            # task definition", ECS API reference). Host network mode: hostPort == containerPort.
+            "portMappings": [
+                {"containerPort": RPC_HTTP_PORT, "hostPort": RPC_HTTP_PORT, "protocol": "tcp"}
+            ],
+            # No BESU_-prefixed variable but BESU_OPTS (JVM options for the start script): Besu
+            # reads every BESU_<OPTION> variable as that option
+            # (EnvironmentVariableDefaultProvider, 25.11.0).
             "environment": [
                 {
                     "name": "BESU_OPTS",
                     "value": f"-Xmx{Token.as_string(sizing.besu_jvm_heap_mib)}m -Xms{Token.as_string(sizing.besu_jvm_heap_mib)}m",
                 },
-                {"name": "BESU_NETWORK", "value": naming.network_name},
-                {
-                    "name": "BESU_CONSUMER_APIS",
-                    "value": TerraformLocal(
-                        self, "consumer_apis", Fn.join(",", list(consumer_apis))
-                    ).as_string,
-                },
-                {"name": "BESU_STORAGE_FORMAT", "value": data_storage_format},
-                {
-                    "name": "BESU_HOST_ALLOWLIST_EXTRA",
-                    "value": TerraformLocal(
-                        self, "host_allowlist", Fn.join(",", list(host_allowlist))
-                    ).as_string,
-                },
-                {"name": "BESU_NODE_DOMAIN", "value": node_domain},
             ],
             "mountPoints": [
                 {"sourceVolume": "config", "containerPath": "/etc/besu", "readOnly": True},
@@ -728,12 +760,9 @@ class ValidatorFleet(Construct):
                 # Liveness only: readiness (peers, lag) gates the target group, not the process.
                 # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature (dash, the /bin/sh
                 # of Ubuntu images, lacks it), and the image ships no curl.
-                "command": [
-                    "CMD",
-                    "/bin/bash",
-                    "-c",
-                    "exec 3<>/dev/tcp/127.0.0.1/8545 && printf 'GET /liveness HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '",
-                ],
+                # Besu's host allow-list guards /liveness too (JsonRpcHttpService.buildRouter,
+                # 25.11.0): without a Host header the answer is 403, so send one it admits.
+                "command": ["CMD", "/bin/bash", "-c", LIVENESS_PROBE],
                 "interval": 15,
                 "timeout": 5,
                 "retries": 4,
