@@ -697,11 +697,8 @@ class ValidatorFleet(Construct):
                 TerraformLocal(
                     self,
                     "host_allowlist",
-                    Fn.conditional(
-                        Op.eq(Fn.length_of(list(host_allowlist)), 0),
-                        "",
-                        Fn.join(",", ["", Fn.join(",", list(host_allowlist))]),
-                    ),
+                    # join(",", concat([""], hosts)): "" for none, ",a,b" for [a, b].
+                    Fn.join(",", Token.as_list(Fn.concat([[""], host_allowlist]))),
                 ).as_string,
                 "rpc_host_allowlist",
             ),
