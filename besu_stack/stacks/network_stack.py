@@ -137,6 +137,7 @@ class BesuNetworkStack(TerraformStack):
                 inputs.number("block_period_seconds"),
                 inputs.number("request_timeout_seconds"),
                 inputs.number("epoch_length"),
+                inputs.string("genesis_evm_fork"),
             ),
             private_zone_domain=self.node_domain,
             registry=self.registry,

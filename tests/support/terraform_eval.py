@@ -57,10 +57,12 @@ def evaluate(
     }
     for name, value in (overrides or {}).items():
         config["variable"][name]["default"] = value
-    if locals_:
-        config["locals"] = {name: stack["locals"][name] for name in sorted(locals_)}
-    # A JSON list of template strings: Terraform renders each ${...} inside.
-    expression = "jsonencode([" + ", ".join(json.dumps(v) for v in values) + "])"
+    # Each value becomes a local of its own: JSON syntax reads it as a template, so its
+    # ${...} parts are evaluated whatever quotes they contain.
+    config["locals"] = {name: stack["locals"][name] for name in sorted(locals_)}
+    probes = [f"besu_stack_probe_{index}" for index in range(len(values))]
+    config["locals"].update(zip(probes, values, strict=True))
+    expression = "jsonencode([" + ", ".join(f"local.{p}" for p in probes) + "])"
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "main.tf.json").write_text(json.dumps(config), encoding="utf-8")
         result = subprocess.run(
