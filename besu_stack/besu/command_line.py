@@ -1,7 +1,7 @@
 """The Besu command line of a validator node: a pure function of typed, validated options.
 
 This module is the one source of truth for how Besu is invoked. The container's ``command`` is
-exactly :func:`besu_command_line`; the entry point (``besu_stack/node_entrypoint.py``) only puts
+exactly :func:`besu_command_line`; the entry point (``besu_stack/constructs/fleet/node_entrypoint.py``) only puts
 the :data:`RUNTIME_VALUES` in their placeholders (the instance's private IP, the slot's DNS name,
 the load balancer's addresses) and never adds, drops or rewrites an option. Values Terraform
 fills in at plan time (the consumer API list, the consumer host names, the storage format) are

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from besu_stack.besu.bft import max_faulty
-from besu_stack.node_entrypoint import REFUSAL_MARKER
+from besu_stack.constructs.fleet.node_entrypoint import REFUSAL_MARKER
 from besu_stack.rollout import rollout_policy
 from besu_stack.settings import Settings
 from tests.conftest import StackJson, address_of, ref, resource_at, resources

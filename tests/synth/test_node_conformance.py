@@ -25,7 +25,7 @@ import pytest
 
 from besu_stack.besu.keys import NodeKey
 from besu_stack.constructs.fleet import CONTAINER_NAME
-from besu_stack.node_entrypoint import NODE_ENV_VARIABLES
+from besu_stack.constructs.fleet.node_entrypoint import NODE_ENV_VARIABLES
 from lambda_src.health.rpc import BesuRpcClient, NodeEndpoint
 from tests.conftest import StackJson, resource_at, resources
 from tests.support.fake_besu import (

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from besu_stack.host_bootstrap import BESU_UID, host_bootstrap_script
+from besu_stack.constructs.fleet.host_bootstrap import BESU_UID, host_bootstrap_script
 
 BASH = shutil.which("bash")
 KEY = "0x" + "5a" * 32
@@ -317,7 +317,7 @@ def test_run_gives_up_without_ecs_when_no_slot_is_assigned(host: Host) -> None:
 
 def test_node_env_names_the_entry_point_reads(host: Host) -> None:
     """The bootstrap writes exactly the variables the entry point reads."""
-    from besu_stack.node_entrypoint import NODE_ENV_VARIABLES
+    from besu_stack.constructs.fleet.node_entrypoint import NODE_ENV_VARIABLES
 
     assert host.run().returncode == 0
     written = [

@@ -20,7 +20,7 @@ from besu_stack.besu.command_line import (
     BesuNodeOptions,
     besu_command_line,
 )
-from besu_stack.node_entrypoint import (
+from besu_stack.constructs.fleet.node_entrypoint import (
     ENTRYPOINT_NAME,
     NODE_ENV_FILE,
     NODE_ENV_VARIABLES,
