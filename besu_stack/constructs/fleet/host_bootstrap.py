@@ -4,9 +4,19 @@ The launch lifecycle hook claims a slot for the instance, attaches the slot's vo
 slot's DNS name at the instance, opens the slot's secret to this instance only, and then writes
 the slot's public configuration as instance tags. This script, run by cloud-init before the ECS
 agent starts, waits for those tags (read through IMDSv2), mounts the volume (creating a file
-system only on a blank volume), downloads genesis and static nodes, writes ``node.env`` for the
-container entrypoint, fetches the node key onto a root-only tmpfs (never onto a disk), and only
-then starts the ECS agent with the slot as a container-instance attribute.
+system only on a blank volume), downloads genesis and static nodes, looks up the load
+balancer's private IPs, writes ``node.env`` for the container entry point, fetches the node key
+onto a root-only tmpfs (never onto a disk), and only then starts the ECS agent with the slot as
+a container-instance attribute.
+
+``node.env`` holds ``NODE_SLOT``, ``NODE_PRIVATE_IP`` (IMDS ``local-ipv4``: Besu's
+``--p2p-host`` takes only an IP address), ``NODE_HOST`` (the slot's DNS name),
+``NODE_LOAD_BALANCER_IPS`` and ``NODE_EXPECTED_ADDRESS``; no name carries the ``BESU_`` prefix,
+which Besu would read as an option. The load balancer's IPs are the private IPs of its network
+interfaces, whose description "starts with ``ELB net`` and includes the name of the load
+balancer" (Elastic Load Balancing guide, "Network Load Balancers"): an NLB HTTP health check
+sends ``Host: <load balancer node IP>:<listener port>`` ("Health checks for Network Load
+Balancer target groups"), which Besu's host allow-list must admit.
 
 If anything is missing it stops without starting the ECS agent: no task can run on a host that
 has no verified slot, and the lifecycle hook's timeout lets Auto Scaling replace the instance.
