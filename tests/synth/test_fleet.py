@@ -445,3 +445,15 @@ def test_reserved_lambda_concurrency_fits_an_account_limit_of_19(default_stack: 
     ]
     assert all(r >= 1 for r in reserved)
     assert sum(reserved) == 9
+
+
+def test_the_peer_name_wait_ends_inside_the_health_check_start_period(
+    default_stack: StackJson,
+) -> None:
+    """ECS counts failed health checks only after startPeriod; the entry point's bounded wait for
+    peer names plus Besu's own start must fit in it, or ECS replaces a task that is waiting."""
+    from besu_stack.constructs.fleet.node_entrypoint import DNS_WAIT_SECONDS
+
+    check = _container(default_stack)["healthCheck"]
+    assert check["startPeriod"] <= 300  # the ECS maximum
+    assert check["startPeriod"] >= DNS_WAIT_SECONDS + 90

@@ -38,7 +38,9 @@ REFUSAL_EXIT_CODE = 78
 NODE_ENV_FILE = "/etc/besu/node.env"
 ENTRYPOINT_NAME = "besu-stack-entrypoint"
 """``$0`` of the script (``sh -c <script> <name> <besu arguments...>``)."""
-DNS_WAIT_SECONDS = 300
+DNS_WAIT_SECONDS = 180
+"""At most this long the entry point waits for peer names; it must end well inside the container
+health check's start period (see ``task.py``), or ECS replaces the task while it waits."""
 DNS_RETRY_SECONDS = 5
 NODE_ENV_VARIABLES = (
     "NODE_SLOT",

@@ -30,6 +30,9 @@ LIVENESS_PROBE = (
 )
 """The container health check, run with bash (``/dev/tcp``; the image ships no curl)."""
 _MEMORY_SENTINEL = "__besu_memory_mib__"
+HEALTH_CHECK_START_PERIOD_SECONDS = 300
+"""The container health check's start period: 300 s, the most ECS accepts (HealthCheck
+``startPeriod``, 0-300 s, ECS API reference)."""
 
 
 def task_definition(
@@ -183,7 +186,9 @@ def container_definitions(
             "interval": 15,
             "timeout": 5,
             "retries": 4,
-            "startPeriod": 120,
+            # ECS's maximum: the entry point may wait DNS_WAIT_SECONDS for peer names
+            # before Besu starts, and Besu needs time to open its RPC port after that.
+            "startPeriod": HEALTH_CHECK_START_PERIOD_SECONDS,
         },
         "stopTimeout": 120,
         "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
