@@ -138,6 +138,14 @@ def check_invocation(
             if error:
                 errors.append(error)
     key_error = _check_key_file(given.get("--node-private-key-file"))
+    if key_error and subcommand:
+        # PublicKeySubCommand.KeyPairSubcommand.run refuses instead of generating a key.
+        missing = "does not exist" in key_error or "no --node" in key_error
+        key_error = (
+            "Private key file doesn't exist"
+            if missing
+            else "Private key cannot be loaded from file"
+        )
     if key_error:
         errors.append(key_error)
     return errors

@@ -368,3 +368,27 @@ def test_the_load_balanced_port_is_a_port_mapping(
 def test_besu_runs_as_the_images_besu_user(container: dict[str, Any]) -> None:
     uid = facts()["image"]["besu_uid"]
     assert container["user"] == f"{uid}:{uid}"
+
+
+def test_the_fake_refuses_a_websocket_upgrade_with_a_foreign_host(besu: FakeBesuNode) -> None:
+    """The oracle's allow-list covers the WebSocket upgrade too (WebSocketService)."""
+    client = BesuRpcClient("ibft_getSignerMetrics", timeout_seconds=3)
+    observation = client.observe(
+        NodeEndpoint(
+            slot=2,
+            instance_id="i-0123",
+            host="127.0.0.1",
+            port=besu.ws_port,
+            address=KEY.address,
+            server_name="attacker.example",
+        )
+    )
+    assert not observation.reachable
+    assert "403" in (observation.error or "")
+
+
+def test_the_fake_export_address_refuses_a_missing_key_like_besu(tmp_path: Path) -> None:
+    missing = ["public-key", "export-address", f"--node-private-key-file={tmp_path / 'key'}"]
+    assert check_invocation(missing, {}) == ["Private key file doesn't exist"]
+    (tmp_path / "key").write_text("0x12\n0x34\n")
+    assert check_invocation(missing, {}) == ["Private key cannot be loaded from file"]
