@@ -71,6 +71,9 @@ LIVENESS = (
 KEY_PAIR_UTIL = "crypto/algorithms/src/main/java/org/hyperledger/besu/crypto/KeyPairUtil.java"
 ENODE_URL = "ethereum/p2p/src/main/java/org/hyperledger/besu/ethereum/p2p/peers/EnodeURLImpl.java"
 BESU_COMMAND = "app/src/main/java/org/hyperledger/besu/cli/BesuCommand.java"
+ALLOWLIST_PROPERTY = (
+    "app/src/main/java/org/hyperledger/besu/cli/custom/JsonRPCAllowlistHostsProperty.java"
+)
 BOOLEAN_EVIDENCE = (
     "acceptance-tests/test-plugins/src/main/java/org/hyperledger/besu/tests/acceptance/plugins/"
     "TestBlockchainServicePlugin.java"
@@ -335,6 +338,15 @@ def extract_host_allowlist(mirror: Mirror) -> dict[str, Any]:
     metrics = mirror.show(METRICS_HTTP)
     need(r"checkAllowlistHostHeader\(exch\)", metrics, METRICS_HTTP)
     need(r'getFirst\("Host"\)', metrics, METRICS_HTTP)
+    prop = mirror.show(ALLOWLIST_PROPERTY)
+    separator = need(r'Splitter\.onPattern\("([^"]+)"\)', prop, ALLOWLIST_PROPERTY).group(1)
+    none_alone = need(
+        r"\"(Value 'none' can't be used with other hostnames)\"", prop, ALLOWLIST_PROPERTY
+    )
+    star_alone = need(
+        r"\"(Values '\*' or 'all' can't be used with other hostnames)\"", prop, ALLOWLIST_PROPERTY
+    )
+    empty = need(r'"(Hostname cannot be empty string or null string\.)"', prop, ALLOWLIST_PROPERTY)
     websocket = mirror.show(WEBSOCKET)
     need(r"[Hh]ost[A-Za-z]*[Aa]llowlist", websocket, WEBSOCKET)
     return {
@@ -345,6 +357,14 @@ def extract_host_allowlist(mirror: Mirror) -> dict[str, Any]:
             "list contains '*'; no Host header (HTTP/1.0 without one) is refused",
             "refusal": {"status": 403, "body": '{"message":"Host not authorized."}'},
             "source": JSON_RPC_HTTP,
+        },
+        "parsing": {
+            "separator_regex": separator.replace("\\\\", "\\"),
+            "rule": "the value is split on commas (runs of commas count as one, spaces around "
+            "them dropped); 'all' means '*'; 'none' (an empty list) and '*' must stand alone; an "
+            "empty value is refused",
+            "errors": [none_alone.group(1), star_alone.group(1), empty.group(1)],
+            "source": ALLOWLIST_PROPERTY,
         },
         "websocket": {
             "rule": "the upgrade request's Host is checked against the same allow-list",

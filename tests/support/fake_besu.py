@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,8 +92,28 @@ def _check_value(option: str, value: str | None, tag: str) -> str | None:
             ipaddress.ip_address(value)
         except ValueError:
             return f"{facts(tag)['ip_address_options'][option]['error']} {value}"
-    if option == "--host-allowlist" and "" in value.split(","):
-        return f"Invalid value for option '{option}': empty host in '{value}'"
+    if option == "--host-allowlist":
+        return _check_allowlist(value, tag)
+    return None
+
+
+def allowlist_entries(value: str, tag: str = DEFAULT_TAG) -> list[str]:
+    """JsonRPCAllowlistHostsProperty: split on runs of commas; 'all' is '*'; 'none' is empty."""
+    parsing = facts(tag)["host_allowlist"]["parsing"]
+    entries = ["*" if e == "all" else e for e in re.split(parsing["separator_regex"], value)]
+    return [] if entries == ["none"] else entries
+
+
+def _check_allowlist(value: str, tag: str) -> str | None:
+    errors = facts(tag)["host_allowlist"]["parsing"]["errors"]
+    entries = [
+        "*" if e == "all" else e
+        for e in re.split(facts(tag)["host_allowlist"]["parsing"]["separator_regex"], value)
+    ]
+    if "none" in entries and len(entries) > 1:
+        return str(errors[0])
+    if "*" in entries and len(entries) > 1:
+        return str(errors[1])
     return None
 
 

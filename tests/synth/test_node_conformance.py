@@ -31,6 +31,7 @@ from tests.conftest import StackJson, resource_at, resources
 from tests.support.fake_besu import (
     ChainState,
     FakeBesuNode,
+    allowlist_entries,
     check_invocation,
     env_options,
     facts,
@@ -173,7 +174,7 @@ def started(container: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture
 def besu(started: Started) -> Iterator[FakeBesuNode]:
     node = FakeBesuNode(
-        allowlist=started.option("--host-allowlist").split(","),
+        allowlist=allowlist_entries(started.option("--host-allowlist")),
         http_apis=started.option("--rpc-http-api").split(","),
         ws_apis=started.option("--rpc-ws-api").split(","),
         state=ChainState(head=40, peers=3, signers=[KEY.address]),
@@ -392,3 +393,14 @@ def test_the_fake_export_address_refuses_a_missing_key_like_besu(tmp_path: Path)
     assert check_invocation(missing, {}) == ["Private key file doesn't exist"]
     (tmp_path / "key").write_text("0x12\n0x34\n")
     assert check_invocation(missing, {}) == ["Private key cannot be loaded from file"]
+
+
+def test_the_fake_parses_the_allow_list_as_besu_does() -> None:
+    """JsonRPCAllowlistHostsProperty / HostAllowlistOptionsTest: "a,,b" is two hosts, '*' and
+    'none' stand alone."""
+    assert allowlist_entries("a,,b") == ["a", "b"]
+    assert allowlist_entries("a , b") == ["a", "b"]
+    assert allowlist_entries("none") == []
+    assert check_invocation(["--host-allowlist=*,a", "--p2p-host=10.0.0.1"], {})[0].startswith(
+        "Values '*' or 'all'"
+    )

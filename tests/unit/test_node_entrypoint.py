@@ -237,8 +237,9 @@ def test_plan_time_values_pass_through_untouched(node: Node) -> None:
     ],
 )
 def test_refuses_runtime_values_of_the_wrong_form(node: Node, variable: str, value: str) -> None:
-    """``--p2p-host`` must be an IP (P2PDiscoveryOptions, 25.11.0); an empty allow-list item is
-    refused by Besu's own parser (HostAllowlistOptionsTest, "a,,b")."""
+    """``--p2p-host`` must be an IP (P2PDiscoveryOptions, 25.11.0). The other forms are ours:
+    Besu itself would take "a,,b" as two hosts (HostAllowlistOptionsTest), but a malformed
+    runtime value means the host bootstrap went wrong, so the node does not start."""
     node.write_env(**{variable: value})
     node.write_key()
     result = node.run()
