@@ -375,6 +375,19 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
             ),
         ),
     ),
+    VariableSpec(
+        "genesis_evm_fork",
+        "string",
+        "london",
+        "EVM fork active from genesis: london (default), shanghai or cancun; written into genesis on the first apply and never changed afterwards. Contracts must be compiled for it (solc evmVersion london or paris for london; shanghai adds PUSH0). Default london: Shanghai and later have open Besu issues on BFT chains at the pinned release (besu-eth/besu#9681, #11005).",
+        "chain",
+        (
+            _v(
+                'contains(["london", "shanghai", "cancun"], var.genesis_evm_fork)',
+                "genesis_evm_fork must be london, shanghai or cancun.",
+            ),
+        ),
+    ),
     # --- nodes ---------------------------------------------------------------------------------
     VariableSpec(
         "instance_type",

@@ -1,5 +1,12 @@
 """The Besu command line of a validator node: a pure function of typed, validated options.
 
+This module is the one source of truth for how Besu is invoked. The container's ``command`` is
+exactly :func:`besu_command_line`; the entry point (``besu_stack/constructs/fleet/node_entrypoint.py``) only puts
+the :data:`RUNTIME_VALUES` in their placeholders (the instance's private IP, the slot's DNS name,
+the load balancer's addresses) and never adds, drops or rewrites an option. Values Terraform
+fills in at plan time (the consumer API list, the consumer host names, the storage format) are
+:class:`PlanValue` tokens whose Terraform variable validation enforces the same rules as here.
+
 The node serves two JSON-RPC surfaces, because Besu has exactly one HTTP JSON-RPC server and one
 WebSocket JSON-RPC server, each with one API list:
 
@@ -8,25 +15,37 @@ WebSocket JSON-RPC server, each with one API list:
   ``DEBUG``, ``TXPOOL``, ``PERM``, ``MINER``, ``PLUGINS``, the consensus groups ``IBFT``,
   ``QBFT`` and ``CLIQUE`` whose ``*_proposeValidatorVote`` changes the validator set, and the
   private-transaction groups) are refused here with a :class:`ValueError`.
-* **Internal RPC, WebSocket on 8547**: ``ADMIN,ETH,NET`` and the consensus group of the network's
-  protocol, for the deep health checker. The NLB never forwards this port; the security group
-  admits it from the health checker's security group only. Besu's consumer WebSocket is therefore
-  not available (the WebSocket server is taken by the internal surface).
+* **Internal RPC, WebSocket on 8547**: ``ETH,NET`` and the consensus group of the network's
+  protocol: exactly what the deep health checker calls (``eth_getBlockByNumber``,
+  ``eth_syncing``, ``net_peerCount``, ``<ibft|qbft>_getSignerMetrics``, see
+  ``lambda_src/health/rpc.py``). ``ADMIN`` is not served. The NLB never forwards this port.
 
-``--host-allowlist`` (checked for HTTP and WebSocket) is closed by default: ``localhost``,
-``127.0.0.1`` and the node's own stable DNS name (which the health checker connects to); consumer
-endpoint names must be added explicitly. CORS is off (``none``).
+``--host-allowlist`` guards every HTTP route of the JSON-RPC server, ``/liveness`` and
+``/readiness`` included (``JsonRpcHttpService.buildRouter`` installs the Host check before every
+route, 25.11.0), the WebSocket upgrade, and the metrics server (``MetricsHttpService``). It holds
+``localhost`` and ``127.0.0.1`` (the container health check sends ``Host: localhost``), the
+node's private IP and stable DNS name (the health checker sends the DNS name), the load
+balancer's own addresses (an NLB health check sends ``Host: <load balancer node IP>:<port>``,
+per the Elastic Load Balancing guide, "Health checks for Network Load Balancer target groups")
+and the consumer endpoint names. CORS is off (``none``).
 
-Peering uses a static-nodes file of DNS enode URLs with discovery off, and DNS resolution on
-(``--Xdns-enabled``/``--Xdns-update-enabled``) so a replaced node is found at its new address.
+``--p2p-host`` must be an IP address (``P2PDiscoveryOptions``: "The provided --p2p-host is
+invalid"); peers are found by DNS name through a static-nodes file with discovery off and
+``--Xdns-enabled``/``--Xdns-update-enabled``, so a replaced node is found at its new address.
+``--min-gas-price=0`` goes with the genesis' ``zeroBaseFee`` (besu-docs ``free-gas.md``: the
+default minimum of 1000 wei would drop zero-price transactions). Storage is BONSAI with
+``--sync-mode=FULL`` stated explicitly, and ``--bonsai-limit-trie-logs-enabled=false`` stated
+because Besu forces it with FULL sync anyway (``BesuCommand``, 25.11.0): trie logs are kept for
+every block (see the README, "Storage and sync").
 The node key file lives outside the data path (on a root-only tmpfs, by the host contract), so
 it never lands on the data volume or its snapshots.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal
@@ -53,7 +72,22 @@ DEFAULT_RPC_HTTP_PORT = 8545
 DEFAULT_INTERNAL_WS_PORT = 8547
 DEFAULT_METRICS_PORT = 9545
 DEFAULT_CONSUMER_APIS: tuple[str, ...] = ("ETH", "NET", "WEB3")
-DEFAULT_HOST_ALLOWLIST: tuple[str, ...] = ("localhost", "127.0.0.1")
+DEFAULT_HOST_ALLOWLIST: tuple[str, ...] = ()
+LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1")
+"""Always allowed: what a check from inside the container sends as ``Host``."""
+
+RUNTIME_PRIVATE_IP = "@NODE_PRIVATE_IP@"
+"""Placeholder for the instance's private IPv4 address (``--p2p-host``, allow-list)."""
+RUNTIME_NODE_HOST = "@NODE_HOST@"
+"""Placeholder for the slot's stable DNS name (allow-list; the health checker sends it)."""
+RUNTIME_LOAD_BALANCER_IPS = "@LOAD_BALANCER_IPS@"
+"""Placeholder for the load balancer's private IPs, comma-separated (allow-list)."""
+RUNTIME_VALUES: Mapping[str, str] = {
+    RUNTIME_PRIVATE_IP: "NODE_PRIVATE_IP",
+    RUNTIME_NODE_HOST: "NODE_HOST",
+    RUNTIME_LOAD_BALANCER_IPS: "NODE_LOAD_BALANCER_IPS",
+}
+"""Each runtime placeholder and the ``node.env`` variable the entry point fills it from."""
 
 CONSUMER_SAFE_APIS = frozenset({"ETH", "NET", "WEB3", "TRACE"})
 """API groups a consumer may be given: reads, transaction submission and tracing."""
@@ -73,6 +107,30 @@ _NODE_ID_FOR_CHECKS = (
     "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"
 )
 """The secp256k1 generator point: a public key used only to validate host names."""
+
+
+@dataclass(frozen=True)
+class PlanValue:
+    """A value Terraform fills in at plan time (a token), checked there instead of here.
+
+    ``expression`` is the token as it appears in the synthesized JSON; ``checked_by`` names the
+    Terraform variable whose ``validation`` enforces the rule this module would apply to a
+    literal (the conformance tests evaluate the rendered command with Terraform and check it
+    against Besu's own rules).
+    """
+
+    expression: str
+    checked_by: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.expression, str) or not self.expression:
+            raise ValueError(
+                f"PlanValue.expression must be a non-empty string, got {self.expression!r}"
+            )
+        if not isinstance(self.checked_by, str) or not self.checked_by:
+            raise ValueError(
+                "PlanValue.checked_by must name the Terraform variable that validates it"
+            )
 
 
 def consensus_api(protocol: str) -> str:
@@ -123,6 +181,34 @@ def _check_apis(name: str, value: object) -> tuple[str, ...]:
     return tuple(apis)
 
 
+def _check_ip(name: str, value: object) -> str:
+    """An IP address literal (Besu's ``--p2p-host`` rule) or the runtime private-IP placeholder."""
+    if value == RUNTIME_PRIVATE_IP:
+        return RUNTIME_PRIVATE_IP
+    try:
+        return str(ipaddress.ip_address(value))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} must be an IP address (Besu refuses a DNS name for --p2p-host) or "
+            f"{RUNTIME_PRIVATE_IP}, got {value!r}"
+        ) from exc
+
+
+def _check_hosts(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a list of host names, got {value!r}")
+    hosts: list[str] = []
+    for host in value:
+        if host in ("*", "all"):
+            raise ValueError(
+                f"{name} must not contain '*' or 'all'; list the consumer endpoint DNS names instead"
+            )
+        checked = str(host) if host in RUNTIME_VALUES else _check_host(name, host)
+        if checked not in hosts:
+            hosts.append(checked)
+    return tuple(hosts)
+
+
 @dataclass(frozen=True)
 class BesuNodeOptions:
     """What a validator's Besu command line is built from.
@@ -134,9 +220,11 @@ class BesuNodeOptions:
     """
 
     protocol: Protocol
-    p2p_host: str
-    """The node's stable DNS name (``validator-<slot>.<domain>``), advertised to peers."""
-    data_storage_format: DataStorageFormat
+    p2p_host: str = RUNTIME_PRIVATE_IP
+    """The node's IP address advertised to peers; by default the runtime private IP."""
+    node_host: str = RUNTIME_NODE_HOST
+    """The node's stable DNS name (``validator-<slot>.<domain>``), admitted by the allow-list."""
+    data_storage_format: DataStorageFormat | PlanValue = "BONSAI"
     """``BONSAI`` or ``FOREST``; always written so a Besu upgrade never changes it silently."""
     genesis_file: str = "/etc/besu/genesis.json"
     static_nodes_file: str = "/etc/besu/static-nodes.json"
@@ -144,13 +232,19 @@ class BesuNodeOptions:
     node_key_file: str = "/run/besu/key"
     p2p_port: int = DEFAULT_P2P_PORT
     rpc_http_port: int = DEFAULT_RPC_HTTP_PORT
-    consumer_apis: tuple[str, ...] = DEFAULT_CONSUMER_APIS
+    consumer_apis: tuple[str, ...] | PlanValue = DEFAULT_CONSUMER_APIS
+    """API groups of the consumer port; a :class:`PlanValue` renders as ``ETH,NET,...``."""
     internal_ws_port: int = DEFAULT_INTERNAL_WS_PORT
     internal_apis: tuple[str, ...] | None = None
-    """API groups of the internal WebSocket surface; ``ADMIN,ETH,NET,<IBFT|QBFT>`` by default."""
-    host_allowlist: tuple[str, ...] = DEFAULT_HOST_ALLOWLIST
-    """Accepted ``Host`` headers; the node's own ``p2p_host`` is always added."""
+    """API groups of the internal WebSocket surface; ``ETH,NET,<IBFT|QBFT>`` by default."""
+    load_balancer_hosts: tuple[str, ...] = (RUNTIME_LOAD_BALANCER_IPS,)
+    """Hosts the load balancer's health check sends (its node IPs), admitted by the allow-list."""
+    host_allowlist: tuple[str, ...] | PlanValue = DEFAULT_HOST_ALLOWLIST
+    """Consumer endpoint names accepted as ``Host`` in addition to the node's own names. A
+    :class:`PlanValue` must render as zero or more ``,<host>`` items (each with its comma)."""
     metrics_port: int = DEFAULT_METRICS_PORT
+    min_gas_price: int = 0
+    """``--min-gas-price`` in wei: 0 for the free-gas network the genesis' ``zeroBaseFee`` makes."""
     logging: LogLevel = "INFO"
     extra_flags: tuple[str, ...] = field(default=())
     """Reserved for reviewed additions; must be empty (a guard against ad-hoc flags)."""
@@ -161,15 +255,25 @@ class BesuNodeOptions:
         except ValueError as exc:
             raise ValueError(f"protocol: {exc}") from exc
         object.__setattr__(self, "protocol", protocol)
-        object.__setattr__(self, "p2p_host", _check_host("p2p_host", self.p2p_host))
+        object.__setattr__(self, "p2p_host", _check_ip("p2p_host", self.p2p_host))
+        if self.node_host != RUNTIME_NODE_HOST:
+            object.__setattr__(self, "node_host", _check_host("node_host", self.node_host))
         fmt = self.data_storage_format
-        if fmt not in DATA_STORAGE_FORMATS:
+        if not isinstance(fmt, PlanValue) and fmt not in DATA_STORAGE_FORMATS:
             raise ValueError(
                 f"data_storage_format must be one of {', '.join(DATA_STORAGE_FORMATS)}, got {fmt!r}"
             )
         if self.logging not in LOG_LEVELS:
             raise ValueError(
                 f"logging must be one of {', '.join(LOG_LEVELS)}, got {self.logging!r}"
+            )
+        if (
+            isinstance(self.min_gas_price, bool)
+            or not isinstance(self.min_gas_price, int)
+            or self.min_gas_price < 0
+        ):
+            raise ValueError(
+                f"min_gas_price must be a whole number of wei from 0, got {self.min_gas_price!r}"
             )
         paths = {
             name: _check_path(name, getattr(self, name))
@@ -191,18 +295,19 @@ class BesuNodeOptions:
             if port in seen:
                 raise ValueError(f"{name} {port} is also {seen[port]}; every port must differ")
             seen[port] = name
-        consumer = _check_apis("consumer_apis", self.consumer_apis)
-        privileged = sorted(set(consumer) - CONSUMER_SAFE_APIS)
-        if privileged:
-            raise ValueError(
-                f"consumer_apis must not include {', '.join(privileged)}: the consumer port is "
-                "reachable through the NLB; allowed: "
-                f"{', '.join(sorted(CONSUMER_SAFE_APIS))}"
-            )
-        object.__setattr__(self, "consumer_apis", consumer)
+        if not isinstance(self.consumer_apis, PlanValue):
+            consumer = _check_apis("consumer_apis", self.consumer_apis)
+            privileged = sorted(set(consumer) - CONSUMER_SAFE_APIS)
+            if privileged:
+                raise ValueError(
+                    f"consumer_apis must not include {', '.join(privileged)}: the consumer port "
+                    "is reachable through the NLB; allowed: "
+                    f"{', '.join(sorted(CONSUMER_SAFE_APIS))}"
+                )
+            object.__setattr__(self, "consumer_apis", consumer)
         own = _CONSENSUS_API[protocol]
         internal = (
-            ("ADMIN", "ETH", "NET", own)
+            ("ETH", "NET", own)
             if self.internal_apis is None
             else _check_apis("internal_apis", self.internal_apis)
         )
@@ -213,31 +318,53 @@ class BesuNodeOptions:
                 f"(its consensus API group is {own})"
             )
         object.__setattr__(self, "internal_apis", internal)
-        allowlist: object = self.host_allowlist
-        if isinstance(allowlist, str) or not isinstance(allowlist, Sequence):
-            raise ValueError(f"host_allowlist must be a list of host names, got {allowlist!r}")
-        hosts: list[str] = []
-        for host in (*allowlist, self.p2p_host):
-            if host in ("*", "all"):
-                raise ValueError(
-                    "host_allowlist must not contain '*' or 'all'; list the consumer endpoint "
-                    "DNS names instead"
-                )
-            checked = _check_host("host_allowlist", host)
-            if checked not in hosts:
-                hosts.append(checked)
-        object.__setattr__(self, "host_allowlist", tuple(hosts))
+        object.__setattr__(
+            self,
+            "load_balancer_hosts",
+            _check_hosts("load_balancer_hosts", self.load_balancer_hosts),
+        )
+        if not isinstance(self.host_allowlist, PlanValue):
+            object.__setattr__(
+                self, "host_allowlist", _check_hosts("host_allowlist", self.host_allowlist)
+            )
         if self.extra_flags:
             raise ValueError("extra_flags must be empty: add reviewed options to BesuNodeOptions")
+
+
+def _plan_or_literal(value: str | PlanValue) -> str:
+    return value.expression if isinstance(value, PlanValue) else value
+
+
+def host_allowlist_value(options: BesuNodeOptions) -> str:
+    """The ``--host-allowlist`` value, in order: local names, the node's own, the consumers'.
+
+    The node's own are its private IP, its DNS name and the load balancer's addresses; the
+    consumer names are literal or plan-time.
+    """
+    own = [*LOCAL_HOSTS, options.p2p_host, options.node_host, *options.load_balancer_hosts]
+    fixed: list[str] = []
+    for host in own:
+        if host not in fixed:
+            fixed.append(host)
+    consumer = options.host_allowlist
+    if isinstance(consumer, PlanValue):
+        return ",".join(fixed) + consumer.expression
+    return ",".join([*fixed, *(h for h in consumer if h not in fixed)])
 
 
 def besu_command_line(options: BesuNodeOptions) -> tuple[str, ...]:
     """The arguments after ``besu`` for a validator node (deterministic order)."""
     internal = options.internal_apis or ()
+    consumer = options.consumer_apis
+    consumer_text = consumer.expression if isinstance(consumer, PlanValue) else ",".join(consumer)
     return (
         f"--genesis-file={options.genesis_file}",
         f"--data-path={options.data_path}",
-        f"--data-storage-format={options.data_storage_format}",
+        f"--data-storage-format={_plan_or_literal(options.data_storage_format)}",
+        # FULL sync from genesis, stated; Besu then disables trie-log limiting (BONSAI) and says
+        # so with a warning unless the option is set to false explicitly (BesuCommand, 25.11.0).
+        "--sync-mode=FULL",
+        "--bonsai-limit-trie-logs-enabled=false",
         f"--node-private-key-file={options.node_key_file}",
         # Peering: static DNS enodes, no discovery, names re-resolved when a node moves.
         f"--static-nodes-file={options.static_nodes_file}",
@@ -248,13 +375,15 @@ def besu_command_line(options: BesuNodeOptions) -> tuple[str, ...]:
         f"--p2p-host={options.p2p_host}",
         "--p2p-interface=0.0.0.0",
         f"--p2p-port={options.p2p_port}",
+        # Free gas: the genesis sets zeroBaseFee; Besu's default minimum is 1000 wei.
+        f"--min-gas-price={options.min_gas_price}",
         # Consumer JSON-RPC (reachable through the NLB).
         "--rpc-http-enabled=true",
         "--rpc-http-host=0.0.0.0",
         f"--rpc-http-port={options.rpc_http_port}",
-        f"--rpc-http-api={','.join(options.consumer_apis)}",
+        f"--rpc-http-api={consumer_text}",
         "--rpc-http-cors-origins=none",
-        f"--host-allowlist={','.join(options.host_allowlist)}",
+        f"--host-allowlist={host_allowlist_value(options)}",
         # Internal JSON-RPC for the health checker (security group: health checker only).
         "--rpc-ws-enabled=true",
         "--rpc-ws-host=0.0.0.0",

@@ -224,15 +224,31 @@ class ValidatorKeys(Construct):
 
 
 def genesis_options_json(
-    block_period_seconds: float, request_timeout_seconds: float, epoch_length: float
+    block_period_seconds: float,
+    request_timeout_seconds: float,
+    epoch_length: float,
+    evm_fork: str = "london",
 ) -> str:
-    """The key Lambda's ``GENESIS_OPTIONS_JSON`` built by Terraform from plan-time variables."""
+    """The key Lambda's ``GENESIS_OPTIONS_JSON`` built by Terraform from plan-time variables.
+
+    ``evm_fork`` (``london``, ``shanghai`` or ``cancun``, validated by the ``genesis_evm_fork``
+    variable) sets ``shanghai_time``/``cancun_time`` to 0 (active from genesis) or null.
+    """
+    # Terraform literals in strings: cdktf renders a bare 0 inside an expression as undefined.
+    shanghai = Fn.conditional(
+        Fn.contains(["shanghai", "cancun"], evm_fork), Token.as_number("0"), Token.null_value()
+    )
+    cancun = Fn.conditional(
+        Fn.contains(["cancun"], evm_fork), Token.as_number("0"), Token.null_value()
+    )
     return Token.as_string(
         Fn.jsonencode(
             {
                 "block_period_seconds": block_period_seconds,
                 "request_timeout_seconds": request_timeout_seconds,
                 "epoch_length": epoch_length,
+                "shanghai_time": shanghai,
+                "cancun_time": cancun,
             }
         )
     )

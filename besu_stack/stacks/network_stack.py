@@ -137,6 +137,7 @@ class BesuNetworkStack(TerraformStack):
                 inputs.number("block_period_seconds"),
                 inputs.number("request_timeout_seconds"),
                 inputs.number("epoch_length"),
+                inputs.string("genesis_evm_fork"),
             ),
             private_zone_domain=self.node_domain,
             registry=self.registry,
@@ -232,10 +233,12 @@ class BesuNetworkStack(TerraformStack):
             validator_count=settings.validator_count,
             protocol=settings.consensus,
             rollout=rollout_policy(settings.validator_count),
-            node_domain=self.node_domain,
             subnet_ids=self.network.subnet_ids,
             node_security_group_id=self.network.node_security_group_id,
             target_group_arns=[self.private_link.rpc_target_group_arn],
+            # The NLB's literal name (PrivateLink names it so): hosts look up its addresses,
+            # which its health check sends as Host (tests/synth/test_node_conformance.py).
+            load_balancer_name=self.naming.name("rpc"),
             kms_key_arn=self.network_key.key_arn,
             log_retention_days=inputs.number("log_retention_days"),
             sizing=NodeSizing(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from besu_stack.besu.bft import max_faulty
-from besu_stack.node_entrypoint import REFUSAL_MARKER
+from besu_stack.constructs.fleet.node_entrypoint import REFUSAL_MARKER
 from besu_stack.rollout import rollout_policy
 from besu_stack.settings import Settings
 from tests.conftest import StackJson, address_of, ref, resource_at, resources
@@ -53,10 +53,14 @@ def _container(stack: StackJson) -> dict[str, Any]:
 
 def _script(stack: StackJson) -> str:
     container = _container(stack)
-    # The shell is the entryPoint (replacing the image's own besu entrypoint), the script the command.
-    assert container["entryPoint"] == ["/bin/sh", "-c"]
-    (script,) = container["command"]
-    return script
+    # sh -c <script> <name>, replacing the image's own entry point; Besu's options follow.
+    shell, flag, script, _name = container["entryPoint"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    return str(script)
+
+
+def _command(stack: StackJson) -> list[str]:
+    return list(_container(stack)["command"])
 
 
 def _user_data(stack: StackJson) -> str:
@@ -225,13 +229,16 @@ def test_task_definition_runs_the_verified_entrypoint_on_the_host_network(
     assert probe[:3] == ["CMD", "/bin/bash", "-c"] and "/liveness" in probe[3]
     script = _script(default_stack)
     assert REFUSAL_MARKER in script
-    assert '--rpc-http-api="$BESU_CONSUMER_APIS"' in script
-    env = {e["name"]: e["value"] for e in container["environment"]}
-    apis_local = re.fullmatch(r"\$\{local\.(\w+)\}", env["BESU_CONSUMER_APIS"])
+    arguments = dict(a.split("=", 1) for a in _command(default_stack))
+    apis_local = re.fullmatch(r"\$\{local\.(\w+)\}", arguments["--rpc-http-api"])
     assert apis_local
     assert default_stack["locals"][apis_local.group(1)] == '${join(",", var.rpc_consumer_apis)}'
-    assert env["BESU_STORAGE_FORMAT"] == "${var.besu_data_storage_format}"
+    assert arguments["--data-storage-format"] == "${var.besu_data_storage_format}"
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert list(env) == ["BESU_OPTS"]
     assert "${var.besu_jvm_heap_mib}" in env["BESU_OPTS"]
+    # The image's besu user (docker/Dockerfile, Besu 25.11.0), not root.
+    assert container["user"] == "1000:1000"
     mounts = {m["containerPath"]: m for m in container["mountPoints"]}
     assert mounts["/run/besu"]["readOnly"] is True
     assert mounts["/etc/besu"]["readOnly"] is True
@@ -333,10 +340,9 @@ def test_the_nlb_forwards_only_the_consumer_rpc_ports(default_stack: StackJson) 
 def test_admin_and_consensus_apis_only_on_the_internal_port_reached_by_the_health_checker(
     default_stack: StackJson,
 ) -> None:
-    script = _script(default_stack)
-    arguments = re.findall(r"--[\w-]+=\S+", script)
+    arguments = _command(default_stack)
     carrying = [a for a in arguments if any(g in a for g in PRIVILEGED)]
-    assert carrying == ["--rpc-ws-api=ADMIN,ETH,NET,IBFT"]
+    assert carrying == ["--rpc-ws-api=ETH,NET,IBFT"]
     assert "--rpc-ws-port=8547" in arguments
     assert "--rpc-http-port=8545" in arguments
     node_sg = ref(default_stack, "aws_security_group", "network/node_security_group", "id")
@@ -410,6 +416,10 @@ def test_instance_role_has_the_agent_policies_and_no_wildcard_resource(
     assert inline
     for policy in inline:
         for statement in json.loads(policy["policy"])["Statement"]:
+            if statement["Action"] == "ec2:DescribeNetworkInterfaces":
+                # The one read without resource-level permissions: the NLB's addresses.
+                assert statement["Resource"] == "*" and statement["Effect"] == "Allow"
+                continue
             listed = statement["Resource"]
             listed = listed if isinstance(listed, list) else [listed]
             assert listed and "*" not in listed, statement
@@ -435,3 +445,15 @@ def test_reserved_lambda_concurrency_fits_an_account_limit_of_19(default_stack: 
     ]
     assert all(r >= 1 for r in reserved)
     assert sum(reserved) == 9
+
+
+def test_the_peer_name_wait_ends_inside_the_health_check_start_period(
+    default_stack: StackJson,
+) -> None:
+    """ECS counts failed health checks only after startPeriod; the entry point's bounded wait for
+    peer names plus Besu's own start must fit in it, or ECS replaces a task that is waiting."""
+    from besu_stack.constructs.fleet.node_entrypoint import DNS_WAIT_SECONDS
+
+    check = _container(default_stack)["healthCheck"]
+    assert check["startPeriod"] <= 300  # the ECS maximum
+    assert check["startPeriod"] >= DNS_WAIT_SECONDS + 90

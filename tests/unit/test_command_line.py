@@ -7,9 +7,16 @@ from typing import Any
 import pytest
 
 from besu_stack.besu import BesuNodeOptions, besu_command_line
-from besu_stack.besu.command_line import PRIVILEGED_APIS
+from besu_stack.besu.command_line import (
+    PRIVILEGED_APIS,
+    RUNTIME_LOAD_BALANCER_IPS,
+    RUNTIME_NODE_HOST,
+    RUNTIME_PRIVATE_IP,
+    PlanValue,
+)
 
 HOST = "validator-2.testnet.internal"
+IP = "10.0.1.23"
 NEVER_ON_CONSUMER_PORT = {"ADMIN", "IBFT", "QBFT", "TXPOOL", "DEBUG", "PERM"}
 
 
@@ -26,7 +33,9 @@ def flags(args: tuple[str, ...]) -> dict[str, str]:
 def options(**overrides: Any) -> BesuNodeOptions:
     values: dict[str, Any] = {
         "protocol": "qbft",
-        "p2p_host": HOST,
+        "p2p_host": IP,
+        "node_host": HOST,
+        "load_balancer_hosts": ("10.0.0.5",),
         "data_storage_format": "BONSAI",
     }
     values.update(overrides)
@@ -41,7 +50,7 @@ def test_command_line_for_each_protocol(protocol: str, consensus: str) -> None:
     assert args["--node-private-key-file"] == "/run/besu/key"
     assert args["--data-storage-format"] == "BONSAI"
     assert args["--static-nodes-file"] == "/etc/besu/static-nodes.json"
-    assert args["--p2p-host"] == HOST
+    assert args["--p2p-host"] == IP
     assert args["--p2p-port"] == "30303"
     assert args["--discovery-enabled"] == "false"
     assert args["--Xdns-enabled"] == "true"
@@ -50,10 +59,14 @@ def test_command_line_for_each_protocol(protocol: str, consensus: str) -> None:
     assert args["--rpc-http-port"] == "8545"
     assert args["--rpc-http-api"] == "ETH,NET,WEB3"
     assert args["--rpc-http-cors-origins"] == "none"
-    assert args["--host-allowlist"] == f"localhost,127.0.0.1,{HOST}"
+    assert args["--host-allowlist"] == f"localhost,127.0.0.1,{IP},{HOST},10.0.0.5"
     assert args["--rpc-ws-enabled"] == "true"
     assert args["--rpc-ws-port"] == "8547"
-    assert args["--rpc-ws-api"] == f"ADMIN,ETH,NET,{consensus}"
+    # What lambda_src/health/rpc.py calls: eth_*, net_peerCount, <ibft|qbft>_getSignerMetrics.
+    assert args["--rpc-ws-api"] == f"ETH,NET,{consensus}"
+    assert args["--min-gas-price"] == "0"
+    assert args["--sync-mode"] == "FULL"
+    assert args["--bonsai-limit-trie-logs-enabled"] == "false"
     assert args["--metrics-enabled"] == "true"
     assert args["--metrics-port"] == "9545"
     assert args["--logging"] == "INFO"
@@ -76,7 +89,9 @@ def test_deterministic_and_explicit_options() -> None:
     assert args["--p2p-port"] == "30304"
     assert args["--logging"] == "DEBUG"
     assert args["--rpc-http-api"] == "ETH,NET"
-    assert args["--host-allowlist"] == f"rpc.example.internal,{HOST}"
+    assert (
+        args["--host-allowlist"] == f"localhost,127.0.0.1,{IP},{HOST},10.0.0.5,rpc.example.internal"
+    )
 
 
 @pytest.mark.parametrize("api", sorted(PRIVILEGED_APIS))
@@ -96,6 +111,12 @@ def test_privileged_set_covers_the_brief() -> None:
         ({"protocol": "clique"}, "protocol"),
         ({"p2p_host": "bad host!"}, "p2p_host"),
         ({"p2p_host": ""}, "p2p_host"),
+        ({"p2p_host": HOST}, "p2p_host"),
+        ({"p2p_host": "localhost"}, "p2p_host"),
+        ({"node_host": "bad host!"}, "node_host"),
+        ({"min_gas_price": -1}, "min_gas_price"),
+        ({"min_gas_price": True}, "min_gas_price"),
+        ({"load_balancer_hosts": ("*",)}, "load_balancer_hosts"),
         ({"data_storage_format": "bonsai"}, "data_storage_format"),
         ({"data_storage_format": None}, "data_storage_format"),
         ({"logging": "VERBOSE"}, "logging"),
@@ -120,3 +141,45 @@ def test_privileged_set_covers_the_brief() -> None:
 def test_bad_inputs_fail_naming_the_field(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         options(**overrides)
+
+
+def test_p2p_host_refuses_a_dns_name_as_besu_does() -> None:
+    """Defect 2 of issue 11: P2PDiscoveryOptions (25.11.0) accepts only an IP address
+    ("The provided --p2p-host is invalid"); P2PDiscoveryOptionsTest rejects "localhost"."""
+    with pytest.raises(ValueError, match="p2p_host must be an IP address"):
+        options(p2p_host=HOST)
+
+
+def test_defaults_leave_runtime_values_to_the_entry_point() -> None:
+    args = flags(besu_command_line(BesuNodeOptions(protocol="ibft2")))
+    assert args["--p2p-host"] == RUNTIME_PRIVATE_IP
+    assert args["--host-allowlist"] == (
+        f"localhost,127.0.0.1,{RUNTIME_PRIVATE_IP},{RUNTIME_NODE_HOST},{RUNTIME_LOAD_BALANCER_IPS}"
+    )
+
+
+def test_no_admin_api_anywhere_by_default() -> None:
+    """Defect 10 of issue 11: nothing calls ADMIN; the health checker's methods are ETH, NET and
+    the consensus group's signer metrics (lambda_src/health/rpc.py)."""
+    args = flags(besu_command_line(options()))
+    assert "ADMIN" not in args["--rpc-ws-api"] + args["--rpc-http-api"]
+
+
+def test_plan_values_are_rendered_as_given() -> None:
+    args = flags(
+        besu_command_line(
+            options(
+                consumer_apis=PlanValue("${local.apis}", "rpc_consumer_apis"),
+                data_storage_format=PlanValue("${var.fmt}", "besu_data_storage_format"),
+                host_allowlist=PlanValue("${local.hosts}", "rpc_host_allowlist"),
+            )
+        )
+    )
+    assert args["--rpc-http-api"] == "${local.apis}"
+    assert args["--data-storage-format"] == "${var.fmt}"
+    assert args["--host-allowlist"].endswith("10.0.0.5${local.hosts}")
+
+
+def test_plan_value_names_its_validation() -> None:
+    with pytest.raises(ValueError, match="checked_by"):
+        PlanValue("${var.x}", "")

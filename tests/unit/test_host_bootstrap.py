@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from besu_stack.host_bootstrap import BESU_UID, host_bootstrap_script
+from besu_stack.constructs.fleet.host_bootstrap import BESU_UID, host_bootstrap_script
 
 BASH = shutil.which("bash")
 KEY = "0x" + "5a" * 32
@@ -126,6 +126,7 @@ case "$url" in
     [ -f "$TAGS/$key" ] || exit 22
     cat "$TAGS/$key" ;;
   */placement/region) echo eu-west-1 ;;
+  */local-ipv4) echo 10.0.1.23 ;;
   *) exit 22 ;;
 esac
 """,
@@ -133,6 +134,9 @@ esac
 echo "aws $*" >> "$CALLS"
 case "$*" in
   *"s3 cp"*) dst=${@: -1}; echo '{}' > "$dst" ;;
+  *"ec2 describe-network-interfaces"*)
+    [ -n "${FAKE_LB_IPS:-}" ] || exit 255
+    printf '%s\n' "$FAKE_LB_IPS" ;;
   *"secretsmanager get-secret-value"*)
     [ -n "${FAKE_KEY:-}" ] || exit 255
     printf '%s\n' "$FAKE_KEY" ;;
@@ -173,13 +177,21 @@ class Host:
         return log.read_text().splitlines() if log.exists() else []
 
     def run(
-        self, *, key: str = KEY, blank: bool = True, tags: dict[str, str] = TAGS
+        self,
+        *,
+        key: str = KEY,
+        blank: bool = True,
+        tags: dict[str, str] = TAGS,
+        load_balancer: str | None = "besu-rpc",
+        load_balancer_ips: str = "10.0.0.5\t10.0.1.6\t10.0.2.7",
     ) -> subprocess.CompletedProcess[str]:
         tag_dir = self.root / "tags"
         tag_dir.mkdir(exist_ok=True)
         for name, value in tags.items():
             (tag_dir / name).write_text(value + "\n")
-        script = host_bootstrap_script(cluster_name="besu-validators", wait_seconds=60)
+        script = host_bootstrap_script(
+            cluster_name="besu-validators", wait_seconds=60, load_balancer_name=load_balancer
+        )
         for absolute in ("/etc/besu", "/etc/ecs", "/var/lib/besu", "/run/besu", "/dev/console"):
             assert absolute in script
         local = re.sub(
@@ -199,6 +211,7 @@ class Host:
                 "TAGS": str(tag_dir),
                 "ROOT": str(self.root),
                 "FAKE_KEY": key,
+                "FAKE_LB_IPS": load_balancer_ips,
                 "BLKID_RC": "2" if blank else "0",
             },
         )
@@ -246,11 +259,17 @@ def test_run_prepares_the_slot_and_starts_ecs_last(host: Host) -> None:
     assert KEY not in (host.root / "console").read_text()
 
     node_env = host.path("/etc/besu/node.env").read_text().splitlines()
+    # No BESU_ prefix: Besu reads every BESU_<OPTION> variable as that option
+    # (EnvironmentVariableDefaultProvider, Besu 25.11.0).
     assert node_env == [
-        "BESU_SLOT=3",
-        "BESU_NODE_HOST=validator-3.besu.besu.internal",
-        f"BESU_EXPECTED_ADDRESS={TAGS['besu:address']}",
+        "NODE_SLOT=3",
+        "NODE_PRIVATE_IP=10.0.1.23",
+        "NODE_HOST=validator-3.besu.besu.internal",
+        "NODE_LOAD_BALANCER_IPS=10.0.0.5,10.0.1.6,10.0.2.7",
+        f"NODE_EXPECTED_ADDRESS={TAGS['besu:address']}",
     ]
+    lookup = next(c for c in calls if "describe-network-interfaces" in c)
+    assert "Name=description,Values=ELB net/besu-rpc/*" in lookup
     ecs = host.path("/etc/ecs/ecs.config").read_text()
     assert "ECS_CLUSTER=besu-validators\n" in ecs
     assert 'ECS_INSTANCE_ATTRIBUTES={"besu.slot":"3"}\n' in ecs
@@ -294,3 +313,40 @@ def test_run_gives_up_without_ecs_when_no_slot_is_assigned(host: Host) -> None:
     calls = host.calls()
     assert not any(c.startswith(("systemctl", "aws", "mount", "mkfs")) for c in calls)
     assert "no slot assigned within 60s" in (host.root / "console").read_text()
+
+
+def test_node_env_names_the_entry_point_reads(host: Host) -> None:
+    """The bootstrap writes exactly the variables the entry point reads."""
+    from besu_stack.constructs.fleet.node_entrypoint import NODE_ENV_VARIABLES
+
+    assert host.run().returncode == 0
+    written = [
+        line.split("=", 1)[0] for line in host.path("/etc/besu/node.env").read_text().splitlines()
+    ]
+    assert written == list(NODE_ENV_VARIABLES)
+    assert not any(name.startswith(("BESU_", "PANTHEON_")) for name in written)
+
+
+def test_without_a_load_balancer_the_node_ip_stands_in(host: Host) -> None:
+    assert host.run(load_balancer=None).returncode == 0
+    assert "NODE_LOAD_BALANCER_IPS=10.0.1.23" in host.path("/etc/besu/node.env").read_text()
+    assert not any("describe-network-interfaces" in c for c in host.calls())
+
+
+def test_stops_before_ecs_when_the_load_balancer_has_no_interfaces(host: Host) -> None:
+    fake_date = host.root / "stubs" / "date"
+    fake_date.write_text(
+        '#!/bin/bash\nn=$(cat "$ROOT/clock" 2>/dev/null || echo 1000)\n'
+        'echo $((n + 61)) > "$ROOT/clock"\necho "$n"\n'
+    )
+    fake_date.chmod(0o755)
+    result = host.run(load_balancer_ips="")
+    assert result.returncode != 0
+    assert not any(c.startswith("systemctl") for c in host.calls())
+    assert "no network interfaces of load balancer besu-rpc" in (host.root / "console").read_text()
+
+
+@pytest.mark.parametrize("name", ["", "a" * 33, "bad name", "${var.x}"])
+def test_refuses_load_balancer_names_that_are_not_literals(name: str) -> None:
+    with pytest.raises(ValueError, match="load_balancer_name"):
+        host_bootstrap_script(cluster_name="x", load_balancer_name=name)
