@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # jsii (behind cdktf) runs on the project's supported Node, installed by `make tools`.
 export JSII_NODE := $(CURDIR)/.tools/node/bin/node
 
-.PHONY: help setup tools synth test lint format check tfvars modules dist bench cdktf-cli clean
+.PHONY: help setup tools synth rehearse test lint format check tfvars modules dist bench cdktf-cli clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ lambda_src/pinned-wheels/arm64/.complete: lambda_src/requirements.txt $(VENV)/.i
 synth: setup  ## synthesize the default network (no AWS account needed)
 	$(BIN)/besu-stack synth
 
+rehearse: setup  ## plan, apply, drill and destroy the default network in a local moto account
+	$(BIN)/besu-stack rehearse
+
 test: setup lint  ## lint, type-check and run the whole test suite
 	$(BIN)/pytest
 
@@ -82,9 +85,10 @@ modules: setup  ## regenerate the registry modules under modules/ (and dist/<mod
 dist: setup  ## build the sdist and the wheel (the whole product, Lambda wheels included) into dist/
 	$(BIN)/python -m build --no-isolation --outdir dist .
 
-bench: setup  ## print synth time and memory against the provider-import floor, and Lambda cold starts
+bench: setup  ## print synth time and memory against the floor, Lambda cold starts, Terraform phase times
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/lambda_cold_start.py
+	$(BIN)/python benchmarks/terraform.py
 
 cdktf-cli:  ## install cdktf-cli $(CDKTF_CLI_VERSION) into .tools/cdktf (then: .tools/cdktf/node_modules/.bin/cdktf synth)
 	npm install --prefix .tools/cdktf --no-audit --no-fund --silent cdktf-cli@$(CDKTF_CLI_VERSION)

@@ -142,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=cmd_doctor)
 
+    rehearse = sub.add_parser(
+        "rehearse",
+        help="plan, apply, drill and destroy the network in a local emulated AWS account (moto)",
+        description="Synthesize the network, then plan and apply it with Terraform into a local "
+        "moto server (no AWS account, no credentials), replace a validator through the real "
+        "lifecycle Lambdas, check a second plan and destroy it. Needs Terraform and the "
+        "'rehearse' extra (pip install 'besu-stack[rehearse]').",
+    )
+    _settings_arg(rehearse)
+    rehearse.add_argument(
+        "--workdir",
+        default=".build/rehearsal",
+        help="where the root module, Terraform state and moto log go (default: %(default)s)",
+    )
+    rehearse.set_defaults(func=cmd_rehearse)
+
     _register_optional(sub)
     return parser
 
@@ -287,6 +303,30 @@ def cmd_lambda_wheels(args: argparse.Namespace) -> int:
     _progress(f"downloading the Lambda wheels (arm64, Python 3.12) into {dest}")
     wheels = download_lambda_wheels(dest)
     _progress(f"{len(wheels)} wheels in {dest}")
+    return EXIT_OK
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """``besu-stack rehearse``: the whole life of the network in a local emulated account."""
+    loaded = _load(args)
+    try:
+        from besu_stack.rehearsal.rehearse import Rehearsal, RehearsalFailure
+        from besu_stack.rehearsal.terraform import TerraformError, TerraformNotFound
+    except ImportError as exc:  # moto is an optional extra
+        raise UserError(
+            f"rehearse needs the 'rehearse' extra ({exc.name} is missing): "
+            "pip install 'besu-stack[rehearse]'"
+        ) from exc
+    from besu_stack.node_runtime import use_project_node
+
+    use_project_node()
+    try:
+        Rehearsal(Path(args.workdir).resolve(), settings=loaded.settings, progress=print).run()
+    except TerraformNotFound as exc:
+        raise UserError(str(exc)) from exc
+    except (RehearsalFailure, TerraformError) as exc:
+        print(f"besu-stack: rehearsal failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

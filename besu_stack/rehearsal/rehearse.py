@@ -70,9 +70,10 @@ MOTO_ROUND_TRIP_GAPS: dict[str, dict[str, str]] = {
 REHEARSAL_VARIABLES: dict[str, object] = {"rpc_nlb_deletion_protection": False}
 """Variables of the rehearsal's apply: the NLB's deletion protection off, so destroy can finish."""
 
-EXPECTED_LEFTOVERS = frozenset({"ec2:volume", "kms:key", "secretsmanager:secret"})
-"""What a destroy leaves in the account (README, "Destroying safely"): the data volumes the
-lifecycle Lambdas created, the KMS key (pending deletion) and the key secrets (recovery window)."""
+EXPECTED_LEFTOVERS = frozenset({"ec2:volume", "ec2:snapshot", "kms:key", "secretsmanager:secret"})
+"""What a destroy leaves in the account (README, "Destroying safely"): the data volumes and
+snapshots the lifecycle Lambdas created, the KMS key (pending deletion) and the key secrets
+(recovery window)."""
 
 
 class RehearsalFailure(RuntimeError):
@@ -179,11 +180,13 @@ class Rehearsal:
         self.progress(self.report.summary())
         return self.report
 
-    def _tf(self) -> Terraform:
+    def tf(self) -> Terraform:
+        """Terraform in the module directory (from the init phase on)."""
         assert self.terraform is not None, "the init phase has not run"
         return self.terraform
 
-    def _moto(self) -> MotoServer:
+    def account(self) -> MotoServer:
+        """The emulated account (while :meth:`run` runs)."""
         assert self.moto is not None, "the rehearsal runs inside run()"
         return self.moto
 
@@ -209,15 +212,15 @@ class Rehearsal:
 
     def phase_init(self) -> None:
         """``terraform init`` with the provider mirror when there is one."""
-        self.terraform = Terraform(self.module_dir, env=self._moto().isolated_environment())
-        self._tf().init()
-        mirror = self._tf().mirror
+        self.terraform = Terraform(self.module_dir, env=self.account().isolated_environment())
+        self.tf().init()
+        mirror = self.tf().mirror
         self.progress(f"    provider from {mirror if mirror else 'the registry'}")
 
     def phase_plan(self) -> None:
         """``terraform plan`` against the emulated account."""
-        self._tf().plan(variables=REHEARSAL_VARIABLES)
-        shown = self._tf().show_plan()
+        self.tf().plan(variables=REHEARSAL_VARIABLES)
+        shown = self.tf().show_plan()
         self.report.resources_planned = sum(
             1 for c in shown["resource_changes"] if c["mode"] == "managed"
         )
@@ -225,11 +228,11 @@ class Rehearsal:
 
     def phase_apply(self) -> None:
         """``terraform apply`` of the plan; the key Lambda runs from its deployed package."""
-        self.apply_output = self._tf().apply()
-        state = json.loads(self._tf().run("show", "-json"))
+        self.apply_output = self.tf().apply()
+        state = json.loads(self.tf().run("show", "-json"))
         resources = state["values"]["root_module"].get("resources", [])
         self.report.resources_created = sum(1 for r in resources if r["mode"] == "managed")
-        self.names = NetworkNames.from_state(state, self._tf().output())
+        self.names = NetworkNames.from_state(state, self.tf().output())
         self.progress(f"    {self.report.resources_created} resources created")
 
     def phase_keys(self) -> None:
@@ -238,8 +241,8 @@ class Rehearsal:
         from besu_stack.besu.keys import NodeKey
 
         assert self.names is not None
-        outputs = self._tf().output()
-        client = self._moto().client
+        outputs = self.tf().output()
+        client = self.account().client
         secrets = client("secretsmanager")
         addresses = {}
         for slot, arn in enumerate(self.names.validator_secret_arns):
@@ -266,7 +269,7 @@ class Rehearsal:
     def phase_drill(self) -> None:
         """Deliver lifecycle events to the real hooks and replace one validator."""
         assert self.names is not None
-        moto = self._moto()
+        moto = self.account()
         drill = LifecycleDrill(
             self.names,
             moto.client,
@@ -277,8 +280,8 @@ class Rehearsal:
 
     def phase_second_plan(self) -> None:
         """A second plan changes nothing but what moto cannot round-trip."""
-        self._tf().plan(out="second.bin", variables=REHEARSAL_VARIABLES)
-        changes = planned_changes(self._tf().show_plan("second.bin"))
+        self.tf().plan(out="second.bin", variables=REHEARSAL_VARIABLES)
+        changes = planned_changes(self.tf().show_plan("second.bin"))
         unexplained = [c for c in changes if not c.explained]
         if unexplained:
             raise RehearsalFailure(
@@ -291,16 +294,16 @@ class Rehearsal:
     def phase_destroy(self) -> None:
         """Destroy as the README says: lift the registry's protection, empty the buckets."""
         assert self.names is not None
-        client = self._moto().client
-        outputs = self._tf().output()
+        client = self.account().client
+        outputs = self.tf().output()
         client("dynamodb").update_table(
             TableName=self.names.registry_table_name, DeletionProtectionEnabled=False
         )
         for bucket in (outputs["artifact_bucket_name"], outputs["rpc_access_log_bucket_name"]):
             empty_bucket(client("s3"), bucket)
         before = self.report.resources_created
-        self._tf().destroy(variables=REHEARSAL_VARIABLES)
-        state = json.loads(self._tf().run("show", "-json"))
+        self.tf().destroy(variables=REHEARSAL_VARIABLES)
+        state = json.loads(self.tf().run("show", "-json"))
         remaining = (state.get("values") or {}).get("root_module", {}).get("resources", [])
         if remaining:
             raise RehearsalFailure(f"destroy left {len(remaining)} resources in the state")
@@ -371,7 +374,10 @@ def leftovers(client: Callable[[str], Any], network_name: str) -> dict[str, list
     kms = client("kms")
     for key in kms.list_keys()["Keys"]:
         meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-        if meta.get("KeyManager") == "CUSTOMER":
+        tags = {
+            t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]
+        }
+        if tags.get("Network") == network_name:
             found.setdefault("kms:key", []).append(f"{meta['KeyId']} ({meta['KeyState']})")
     secrets = client("secretsmanager")
     for secret in secrets.list_secrets(IncludePlannedDeletion=True)["SecretList"]:
