@@ -39,6 +39,8 @@ class GateResult:
     unaccepted: list[Finding] = field(default_factory=list)
     unused: list[Suppression] = field(default_factory=list)
     stacks: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    """Stacks in the output that checkov reported nothing for (it could not parse them)."""
 
     strict: bool = True
     """Whether stale suppressions fail the gate (the test suite) or only warn (other shapes:
@@ -47,7 +49,7 @@ class GateResult:
     @property
     def ok(self) -> bool:
         """True when every failed check is suppressed (and, when strict, none is stale)."""
-        return not self.unaccepted and not (self.strict and self.unused)
+        return not self.unaccepted and not self.unchecked and not (self.strict and self.unused)
 
     def report(self) -> str:
         """A readable report for terminals and CI logs."""
@@ -58,6 +60,8 @@ class GateResult:
         ]
         for f in self.unaccepted:
             lines.append(f"  FAILED {f.check_id} {f.stack}:{f.resource}  {f.check_name}")
+        for stack in self.unchecked:
+            lines.append(f"  UNCHECKED {stack}: checkov reported no check (it could not parse it)")
         for s in self.unused:
             level = "STALE" if self.strict else "unused"
             lines.append(
@@ -191,8 +195,11 @@ def run_gate(
     ``strict=False`` reports stale suppressions without failing, for shapes other than the
     default one that the suppression list is kept exact against.
     """
-    result = judge(run_checkov(outdir / "stacks", checkov), suppressions)
+    stacks_dir = outdir / "stacks"
+    result = judge(run_checkov(stacks_dir, checkov), suppressions)
     result.strict = strict
+    present = sorted(p.parent.name for p in stacks_dir.glob("*/cdk.tf.json"))
+    result.unchecked = [stack for stack in present if stack not in result.stacks]
     return result
 
 

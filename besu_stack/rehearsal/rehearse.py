@@ -229,7 +229,7 @@ class Rehearsal:
     def phase_apply(self) -> None:
         """``terraform apply`` of the plan; the key Lambda runs from its deployed package."""
         self.apply_output = self.tf().apply()
-        state = json.loads(self.tf().run("show", "-json"))
+        state = self.tf().show_state()
         resources = state["values"]["root_module"].get("resources", [])
         self.report.resources_created = sum(1 for r in resources if r["mode"] == "managed")
         self.names = NetworkNames.from_state(state, self.tf().output())
@@ -303,7 +303,7 @@ class Rehearsal:
             empty_bucket(client("s3"), bucket)
         before = self.report.resources_created
         self.tf().destroy(variables=REHEARSAL_VARIABLES)
-        state = json.loads(self.tf().run("show", "-json"))
+        state = self.tf().show_state()
         remaining = (state.get("values") or {}).get("root_module", {}).get("resources", [])
         if remaining:
             raise RehearsalFailure(f"destroy left {len(remaining)} resources in the state")

@@ -114,6 +114,15 @@ class Terraform:
 
     def run(self, *args: str, check: bool = True, timeout: float = 1800) -> str:
         """Run ``terraform <args>`` and return its combined output; raise on failure."""
+        stdout, stderr = self._run(args, check=check, timeout=timeout)
+        return stdout + stderr
+
+    def run_json(self, *args: str, check: bool = True) -> Any:
+        """Run a ``-json`` command and parse its standard output (warnings go to stderr)."""
+        stdout, _ = self._run(args, check=check, timeout=1800)
+        return json.loads(stdout)
+
+    def _run(self, args: Sequence[str], *, check: bool, timeout: float) -> tuple[str, str]:
         command = [args[0], "-no-color", *args[1:]] if args else []
         done = subprocess.run(
             [str(self.binary), *command],
@@ -124,10 +133,9 @@ class Terraform:
             timeout=timeout,
             check=False,
         )
-        output = done.stdout + done.stderr
         if check and done.returncode != 0:
-            raise TerraformError(command, done.returncode, output)
-        return output
+            raise TerraformError(command, done.returncode, done.stdout + done.stderr)
+        return done.stdout, done.stderr
 
     def init(self, *, backend: bool = True) -> str:
         """``terraform init`` (``-backend=false`` when ``backend`` is False)."""
@@ -135,8 +143,7 @@ class Terraform:
 
     def validate(self) -> dict[str, Any]:
         """``terraform validate -json``: the diagnostics object (``valid``, ``diagnostics``)."""
-        output = self.run("validate", "-json", check=False)
-        result: dict[str, Any] = json.loads(output[output.index("{") :])
+        result: dict[str, Any] = self.run_json("validate", "-json", check=False)
         return result
 
     def plan(self, out: str = "plan.bin", variables: Mapping[str, object] | None = None) -> str:
@@ -145,7 +152,12 @@ class Terraform:
 
     def show_plan(self, plan: str = "plan.bin") -> dict[str, Any]:
         """``terraform show -json <plan>``: planned values, changes and configuration."""
-        shown: dict[str, Any] = json.loads(self.run("show", "-json", plan))
+        shown: dict[str, Any] = self.run_json("show", "-json", plan)
+        return shown
+
+    def show_state(self) -> dict[str, Any]:
+        """``terraform show -json``: the current state's values."""
+        shown: dict[str, Any] = self.run_json("show", "-json")
         return shown
 
     def apply(self, plan: str = "plan.bin") -> str:
@@ -158,12 +170,12 @@ class Terraform:
 
     def output(self) -> dict[str, Any]:
         """``terraform output -json``: each output's value."""
-        raw: dict[str, Any] = json.loads(self.run("output", "-json"))
+        raw: dict[str, Any] = self.run_json("output", "-json")
         return {name: item["value"] for name, item in raw.items()}
 
     def version(self) -> str:
         """Terraform's version, as ``terraform version -json`` reports it."""
-        return str(json.loads(self.run("version", "-json"))["terraform_version"])
+        return str(self.run_json("version", "-json")["terraform_version"])
 
 
 def _var_args(variables: Mapping[str, object] | None) -> list[str]:

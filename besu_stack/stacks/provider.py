@@ -7,14 +7,18 @@ from collections.abc import Mapping
 from cdktf import Fn, TerraformStack, Token
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 
-from besu_stack.versions import AWS_PROVIDER_VERSION, TERRAFORM_VERSION
+from besu_stack.versions import AWS_PROVIDER_VERSION
 
 MANAGED_BY = "besu-stack"
 
 
 def constrain_versions(stack: TerraformStack) -> None:
-    """Replace cdktf's exact provider pin with :data:`AWS_PROVIDER_VERSION` on ``stack``."""
-    stack.add_override("terraform.required_version", TERRAFORM_VERSION)
+    """Replace cdktf's exact provider pin with :data:`AWS_PROVIDER_VERSION` on ``stack``.
+
+    Root stacks carry no ``required_version``: checkov's terraform_json parser (3.3.30) fails
+    on a string in the ``terraform`` block and would then check nothing. The registry module
+    states it (:mod:`besu_stack.modules`); a root stack's S3 backend needs >= 1.10 anyway.
+    """
     stack.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
 
 

@@ -37,6 +37,26 @@ def test_unsuppressed_failure_fails_the_gate() -> None:
     assert result.unaccepted == [Finding("CKV_AWS_1", "n", "net", "aws_s3_bucket.b_1234")]
 
 
+def test_a_stack_checkov_could_not_parse_fails_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # checkov 3.3.30 logs a parse error and reports nothing for a stack it cannot read (a
+    # string such as required_version in the terraform block did that): never a silent pass.
+    import besu_stack.policy.gate as gate
+
+    for stack in ("net", "net-state"):
+        (tmp_path / "stacks" / stack).mkdir(parents=True)
+        (tmp_path / "stacks" / stack / "cdk.tf.json").write_text("{}", encoding="utf-8")
+    report = _report([])
+    report["results"]["passed_checks"] = [  # type: ignore[index]
+        {"check_id": "CKV_OK", "resource": "x.y", "file_path": "/net/cdk.tf.json"}
+    ]
+    monkeypatch.setattr(gate, "run_checkov", lambda *_: [report])
+    result = run_gate(tmp_path, checkov=Path("checkov"), suppressions=())
+    assert result.unchecked == ["net-state"] and not result.ok
+    assert "UNCHECKED net-state" in result.report()
+
+
 def test_suppression_is_scoped_to_check_stack_and_resource() -> None:
     s = Suppression("CKV_AWS_1", "aws_s3_bucket.b_*", "reason", stack="*-state")
     result = judge(

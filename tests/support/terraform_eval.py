@@ -12,19 +12,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from besu_stack.rehearsal.terraform import TerraformNotFound, find_terraform
+
 _REFERENCE = re.compile(r"\b(var|local)\.([A-Za-z_][\w-]*)")
 
 
 def terraform_available() -> bool:
-    """Whether a ``terraform`` binary is on PATH."""
-    return shutil.which("terraform") is not None
+    """Whether a Terraform binary is found; under ``CI=true`` always (a missing one then fails)."""
+    if os.environ.get("CI") == "true":
+        return True
+    try:
+        find_terraform()
+    except TerraformNotFound:
+        return False
+    return True
 
 
 def _closure(stack: Mapping[str, Any], texts: Sequence[str]) -> tuple[set[str], set[str]]:
@@ -66,7 +73,7 @@ def evaluate(
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "main.tf.json").write_text(json.dumps(config), encoding="utf-8")
         result = subprocess.run(
-            ["terraform", "console"],
+            [str(find_terraform()), "console"],
             input=expression + "\n",
             capture_output=True,
             text=True,

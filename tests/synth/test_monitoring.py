@@ -234,7 +234,7 @@ def test_dashboard_parses_and_has_the_widgets(four: StackJson, seven: StackJson)
         "Besu service CPU and memory (Container Insights)",
         "Data volume disk used (%)",
     ]
-    region = "${" + address_of(four, "aws_region", "region", "data") + ".region}"
+    region = "${" + address_of(four, "aws_region", "region", "data") + ".id}"
     assert all(w["properties"]["region"] == region for w in body["widgets"])
     heights = body["widgets"][0]["properties"]["metrics"]
     assert len(heights) == 5 and heights[3][:6] == [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,11 @@ from typing import Any
 
 import pytest
 
+from besu_stack.besu.command_line import (
+    RUNTIME_LOAD_BALANCER_IPS,
+    RUNTIME_NODE_HOST,
+    RUNTIME_PRIVATE_IP,
+)
 from besu_stack.rehearsal.moto_server import MotoServer, write_provider_override
 from besu_stack.rehearsal.terraform import Terraform
 from tests.synth.test_node_conformance import (
@@ -106,14 +112,20 @@ def test_the_rpc_listener_is_plain_tcp_without_a_certificate(default_plan: Plan)
         r["values"] for r in planned(default_plan, "aws_lb_listener") if r["values"]["port"] == 8545
     ]
     assert listener["protocol"] == "TCP"
-    assert listener["certificate_arn"] is None and listener["ssl_policy"] is None
+    assert listener.get("certificate_arn") is None and listener.get("ssl_policy") is None
 
 
 def test_the_rendered_container_passes_besus_rules(default_plan: Plan) -> None:
     task = only(default_plan, "aws_ecs_task_definition")
     assert_fully_evaluated(task["container_definitions"], "container_definitions")
     (container,) = json.loads(task["container_definitions"])
-    command = container["command"]
+    # The entry point fills the runtime placeholders, and only those (test_node_conformance).
+    samples = {
+        RUNTIME_PRIVATE_IP: "10.42.64.4",
+        RUNTIME_NODE_HOST: "validator-0.besu.besu.internal",
+        RUNTIME_LOAD_BALANCER_IPS: "10.42.0.5,10.42.32.6,10.42.64.7",
+    }
+    command = [_fill(argument, samples) for argument in container["command"]]
     environment = container_environment(container)
     check_command_line(command, environment)
     check_environment(container)
@@ -123,10 +135,17 @@ def test_the_rendered_container_passes_besus_rules(default_plan: Plan) -> None:
     assert container["image"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/besu:25.11.0")
 
 
+def _fill(argument: str, samples: dict[str, str]) -> str:
+    for placeholder, value in samples.items():
+        argument = argument.replace(placeholder, value)
+    return argument
+
+
 def test_the_user_data_is_rendered_for_this_cluster(default_plan: Plan) -> None:
     template = only(default_plan, "aws_launch_template")
     script = base64.b64decode(template["user_data"]).decode()
-    assert_fully_evaluated(script, "user_data")
+    # Shell ${...} is the script's own; no Terraform reference may be left unevaluated.
+    assert not re.search(r"\$\{(var|local|data|aws_[a-z0-9_]+|module)\.", script)
     assert "besu-validators" in script
     assert template["metadata_options"][0]["http_tokens"] == "required"
 
@@ -147,6 +166,19 @@ def test_the_qbft_example_plans_seven_validators_behind_tls(
     assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
     assert only(plan, "aws_ecs_service")["deployment_minimum_healthy_percent"] == 71
     assert only(plan, "aws_autoscaling_group")["max_size"] == 7
+
+
+def test_the_composition_example_plans_an_app_endpoint_to_the_network(
+    moto: MotoServer, copy_module: Callable[..., Terraform], tmp_path: Path
+) -> None:
+    plan = plan_example("cdktf-composition", moto, copy_module, tmp_path)
+    apps = [
+        e["values"]
+        for e in planned(plan, "aws_vpc_endpoint")
+        if e["address"].startswith("aws_vpc_endpoint.app_to_besu")
+    ]
+    assert len(apps) == 1 and apps[0]["vpc_endpoint_type"] == "Interface"
+    assert len(planned(plan, "aws_vpc")) == 2  # the network's and the application's
 
 
 def test_the_existing_vpc_example_plans_into_the_given_subnets(

@@ -66,6 +66,7 @@ CASES: dict[str, Case] = {
     "block_period_seconds": Case(("0", "61", "1.5"), "5"),
     "request_timeout_seconds": Case(("1", "601"), "10"),
     "epoch_length": Case(("99", "1000000001"), "100"),
+    "genesis_evm_fork": Case(('"paris"', '"London"', '"prague"'), '"shanghai"'),
     "instance_type": Case(('"large"', '"M7G.LARGE"'), '"c7g.2xlarge"'),
     "besu_image_repository": Case(('"Besu"', '"hyperledger/besu:latest"'), '"hyperledger/besu"'),
     "besu_image_tag": Case(('"latest"', '"sha256:abc"', '"-bad"'), '"25.11.0-arm64"'),

@@ -76,3 +76,39 @@ def test_check_without_output_is_a_clear_error(
     )  # any executable: the missing output is checked first
     assert main(["check", "--no-synth", "--outdir", str(tmp_path / "nothing")]) == 2
     assert "manifest.json not found" in capsys.readouterr().err
+
+
+def test_rehearse_runs_the_rehearsal_in_the_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import besu_stack.rehearsal.rehearse as rehearse
+
+    ran: list[tuple[Path, str]] = []
+
+    class FakeRehearsal:
+        def __init__(self, workdir: Path, *, settings: object, progress: object) -> None:
+            ran.append((workdir, getattr(settings, "network_name", "")))
+
+        def run(self) -> None:
+            return None
+
+    monkeypatch.setattr(rehearse, "Rehearsal", FakeRehearsal)
+    assert main(["rehearse", "--workdir", str(tmp_path / "r")]) == 0
+    assert ran == [((tmp_path / "r").resolve(), "besu")]
+
+
+def test_a_failed_rehearsal_exits_1_with_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import besu_stack.rehearsal.rehearse as rehearse
+
+    class FailingRehearsal:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def run(self) -> None:
+            raise rehearse.RehearsalFailure("a second plan would change: aws_kms_key.k (policy)")
+
+    monkeypatch.setattr(rehearse, "Rehearsal", FailingRehearsal)
+    assert main(["rehearse", "--workdir", str(tmp_path)]) == 1
+    assert "rehearsal failed: a second plan would change" in capsys.readouterr().err
