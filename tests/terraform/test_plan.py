@@ -115,7 +115,7 @@ def test_the_rpc_listener_is_plain_tcp_without_a_certificate(default_plan: Plan)
     assert listener.get("certificate_arn") is None and listener.get("ssl_policy") is None
 
 
-def test_the_rendered_container_passes_besus_rules(default_plan: Plan) -> None:
+def test_the_rendered_container_passes_besus_rules(default_plan: Plan, tmp_path: Path) -> None:
     task = only(default_plan, "aws_ecs_task_definition")
     assert_fully_evaluated(task["container_definitions"], "container_definitions")
     (container,) = json.loads(task["container_definitions"])
@@ -126,6 +126,14 @@ def test_the_rendered_container_passes_besus_rules(default_plan: Plan) -> None:
         RUNTIME_LOAD_BALANCER_IPS: "10.42.0.5,10.42.32.6,10.42.64.7",
     }
     command = [_fill(argument, samples) for argument in container["command"]]
+    # The entry point puts the slot's verified key at the key path before Besu starts.
+    key_file = tmp_path / "key"
+    key_file.write_text("0x" + "4d" * 32, encoding="utf-8")
+    command = [
+        f"--node-private-key-file={key_file}" if a.startswith("--node-private-key-file=") else a
+        for a in command
+    ]
+    assert any(a.startswith("--node-private-key-file=") for a in command)
     environment = container_environment(container)
     check_command_line(command, environment)
     check_environment(container)

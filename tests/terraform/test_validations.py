@@ -156,3 +156,26 @@ def test_terraform_refuses_each_bad_value_and_accepts_good_ones(
 def _applies_to_both(name: str) -> bool:
     spec = next(v for v in NETWORK_VARIABLES if v.name == name)
     return spec.only_when == ""
+
+
+def test_a_bad_value_terraform_accepts_makes_the_round_fail(
+    copy_module: Any, default_outdir: Path
+) -> None:
+    # The rounds above set many bad values at once: prove that one which is not refused is
+    # reported (Terraform: "missing expected failure"), so no case can pass by accident.
+    tf = copy_module(default_outdir / "stacks" / "besu", "validations-self-check")
+    (tf.workdir / "tests").mkdir()
+    run = _run(
+        "refuses_round_0",
+        {"region": '"eu-west-2"', "chain_id": "0"},
+        ["var.region", "var.chain_id"],
+    )
+    (tf.workdir / "tests" / "self_check.tftest.hcl").write_text(
+        MOCKS + "\n" + run, encoding="utf-8"
+    )
+    tf.init(backend=False)
+    output = tf.run("test", check=False)
+    assert 'run "refuses_round_0"... fail' in output, output[-3000:]
+    assert "Missing expected failure" in output
+    assert "The checkable object, var.region, was expected to report an error" in output
+    assert "var.chain_id, was expected" not in output  # chain_id = 0 was refused
