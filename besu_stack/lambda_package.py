@@ -34,7 +34,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The directory holding ``besu_stack/`` and ``lambda_src/``."""
 
 LAMBDA_REQUIREMENTS = REPO_ROOT / "lambda_src" / "requirements.txt"
-DEFAULT_SHARED_PACKAGES = ("besu_stack/__init__.py", "besu_stack/besu/", "besu_stack/lambda_log.py")
+DEFAULT_SHARED_PACKAGES = (
+    "besu_stack/__init__.py",
+    "besu_stack/besu/",
+    "besu_stack/lambda_log.py",
+    "besu_stack/lambda_kernel/",
+)
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 """The earliest timestamp a zip entry can carry; used for every entry."""
 FILE_MODE = 0o644

@@ -18,6 +18,7 @@ from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 from besu_stack.constructs.state_bucket import SecureBucket
+from besu_stack.lambda_kernel import slots
 
 GENESIS_OBJECT_KEY = "genesis.json"
 STATIC_NODES_OBJECT_KEY = "static-nodes.json"
@@ -27,7 +28,7 @@ SECRET_RECOVERY_WINDOW_DAYS = 30
 
 def secret_name(naming: Naming, slot: int) -> str:
     """Secrets Manager name of a slot's node key (the key Lambda derives the same name)."""
-    return f"{naming.network_name}/validator-{slot}/key"
+    return slots.secret_name(naming.network_name, slot)
 
 
 class ValidatorKeys(Construct):

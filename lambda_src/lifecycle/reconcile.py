@@ -2,7 +2,12 @@
 
 * An ``in_use`` slot whose owner is gone (EC2 does not know it, or it is ``shutting-down`` or
   ``terminated``) is released: its secret access withdrawn, its volume detached from the dead
-  owner if still attached, then a write conditional on the item's version and owner.
+  owner if still attached, then a write conditional on the item's version and owner. EC2's
+  API is eventually consistent (a new instance may be missing from ``DescribeInstances`` for a
+  while, https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html), so a slot
+  is freed only when it was claimed at least ``MIN_CLAIM_AGE_SECONDS`` ago and its owner was
+  already seen gone by a run at least ``RECONCILE_CONFIRM_SECONDS`` earlier (the first sighting
+  is recorded as ``gone_since``; seeing the owner again clears it).
 * A slot is *stuck* when a launch's lease expired (``lease_expires_at`` in the past: the hook
   neither finished nor undid) while its owner still exists, or when it has been ``available``
   longer than ``STUCK_AFTER_SECONDS`` (a validator is missing from the network). Stuck slots are
@@ -53,7 +58,20 @@ def reconcile(
                 stuck.append({"slot": record.slot, "reason": "in_use without an owner"})
                 continue
             instance = instances.get(owner)
+            if instance is not None and instance.state not in GONE_STATES:
+                if record.gone_since is not None:
+                    record = stores.registry.clear_gone(record, owner) or record
             if instance is None or instance.state in GONE_STATES:
+                claimed = record.claimed_at if record.claimed_at is not None else 0
+                if stamp - claimed < config.min_claim_age_seconds:
+                    continue  # too young: EC2 may not list a new instance yet
+                if config.reconcile_confirm_seconds > 0:
+                    if record.gone_since is None:
+                        stores.registry.mark_gone(record, owner, stamp)
+                        log.info("owner not found; will look again", slot=record.slot)
+                        continue
+                    if stamp - record.gone_since < config.reconcile_confirm_seconds:
+                        continue
                 arn = f"arn:{partition}:ec2:{region}:{account}:instance/{owner}"
                 log.info(
                     "owner is gone; releasing slot",

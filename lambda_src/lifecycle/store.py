@@ -15,13 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .registry import Registry, error_code
+from besu_stack.lambda_kernel.aws import CallGuard, aws_client, error_code
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+from .registry import Registry
 
 GONE_STATES = frozenset({"shutting-down", "terminated"})
 NETWORK_TAG = "Network"
@@ -362,11 +360,18 @@ class SecretAccess:
                 return value if isinstance(value, str) else None
         return None
 
-    def grant(self, secret_name: str, instance_arn: str) -> None:
-        """Let exactly ``instance_arn`` read the secret (replaces any previous owner)."""
+    def grant(self, secret_name: str, instance_arn: str) -> bool:
+        """Let exactly ``instance_arn`` read the secret (replaces any previous owner).
+
+        Returns ``True`` when this call changed the policy, ``False`` when ``instance_arn``
+        already was the owner (so an undo must not withdraw what it did not grant).
+        """
+        if self.owner(secret_name) == instance_arn:
+            return False
         self._client.put_resource_policy(
             SecretId=secret_name, ResourcePolicy=self._policy(instance_arn), BlockPublicPolicy=True
         )
+        return True
 
     def revoke(self, secret_name: str, instance_arn: str) -> bool:
         """Withdraw the access of ``instance_arn`` if it is the owner; ``True`` when withdrawn."""
@@ -482,6 +487,8 @@ class Stores:
     lifecycle: LifecycleActions
     metrics: Metrics
     containers: Containers | None
+    guard: CallGuard | None = None
+    """Checks the invocation's time budget before every call (``None``: no checks)."""
 
     @classmethod
     def from_boto3(
@@ -494,17 +501,23 @@ class Stores:
         network: str,
         ecs_cluster: str | None,
     ) -> Stores:
-        """Build the stores on default boto3 clients (region and endpoint from the env)."""
+        """Build the stores on boto3 clients from the shared factory (timeouts, retries).
 
-        def client(name: str) -> Any:
-            return boto3.client(name, config=_BOTO_CONFIG)
-
+        Every client is wrapped by one :class:`CallGuard`, so a handler's time budget is
+        checked before each call.
+        """
+        guard = CallGuard()
         return cls(
-            registry=Registry(client("dynamodb"), table_name),
-            ec2=Ec2(client("ec2")),
-            dns=Dns(client("route53"), zone_id),
-            secrets=SecretAccess(client("secretsmanager"), role_arn),
-            lifecycle=LifecycleActions(client("autoscaling")),
-            metrics=Metrics(client("cloudwatch"), metric_namespace, network),
-            containers=None if ecs_cluster is None else Containers(client("ecs"), ecs_cluster),
+            registry=Registry(guard.wrap(aws_client("dynamodb")), table_name),
+            ec2=Ec2(guard.wrap(aws_client("ec2"))),
+            dns=Dns(guard.wrap(aws_client("route53")), zone_id),
+            secrets=SecretAccess(guard.wrap(aws_client("secretsmanager")), role_arn),
+            lifecycle=LifecycleActions(guard.wrap(aws_client("autoscaling"))),
+            metrics=Metrics(guard.wrap(aws_client("cloudwatch")), metric_namespace, network),
+            containers=(
+                None
+                if ecs_cluster is None
+                else Containers(guard.wrap(aws_client("ecs")), ecs_cluster)
+            ),
+            guard=guard,
         )

@@ -206,6 +206,10 @@ def lifecycle_env(kms_key: str, zone_id: str) -> dict[str, str]:
         "ARTIFACT_BUCKET_NAME": "testnet-artifacts",
         "VOLUME_WAIT_SECONDS": "0",
         "METRIC_NAMESPACE": "Test",
+        # The reconciler's second look and claim age have their own tests
+        # (test_lifecycle_reconcile.py); the other tests free a gone owner's slot at once.
+        "MIN_CLAIM_AGE_SECONDS": "0",
+        "RECONCILE_CONFIRM_SECONDS": "0",
     }
 
 

@@ -97,7 +97,7 @@ def test_config_defaults() -> None:
         ("DATA_VOLUME_THROUGHPUT_MIBPS", "fast"),
         ("DATA_VOLUME_DEVICE", "/dev/sda1"),
         ("SNAPSHOT_ON_TERMINATION", "yes"),
-        ("DNS_TTL_SECONDS", ""),
+        ("DNS_TTL_SECONDS", "soon"),
     ],
 )
 def test_config_errors_name_the_variable(name: str, value: str) -> None:
