@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cdktf import Token
@@ -57,8 +57,10 @@ class NodeLifecycle(Construct):
       ones (metric ``SlotsStuck``).
     * A KMS-encrypted dead-letter queue for events the hook functions could not process.
 
-    The functions' IAM is scoped to the network's table, zone, secrets, Auto Scaling group and
-    Network-tagged volumes; EC2 ``Describe*`` calls have no resource-level permissions.
+    The three functions run outside the VPC: they call only AWS APIs, Route 53's among them,
+    which no VPC endpoint serves. The functions' IAM is scoped to the network's table, zone,
+    secrets, Auto Scaling group and Network-tagged volumes; EC2 ``Describe*`` calls have no
+    resource-level permissions.
 
     Attributes: ``zone_id``, ``zone_name``, ``launch_function``, ``termination_function``,
     ``reconciler_function``, ``dead_letter_queue_arn``, ``function_names``.
@@ -81,8 +83,6 @@ class NodeLifecycle(Construct):
         cluster_name: str,
         instance_role_arn: str,
         data_volume: DataVolumeSpec,
-        subnet_ids: Sequence[str],
-        security_group_id: str,
         log_retention_days: float,
     ) -> None:
         super().__init__(scope, id)
@@ -356,8 +356,13 @@ class NodeLifecycle(Construct):
                 environment=environment,
                 kms_key_arn=kms_key_arn,
                 log_retention_days=log_retention_days,
-                subnet_ids=subnet_ids,
-                security_group_ids=[security_group_id],
+                # Outside the VPC: these functions call only AWS APIs, and Route 53's API has no
+                # VPC endpoint (it is not among the services of
+                # https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html),
+                # so from the isolated subnets ChangeResourceRecordSets could never connect.
+                # Outside a VPC, Lambda reaches every public AWS endpoint
+                # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html).
+                subnet_ids=None,
                 with_wheels=False,
                 dead_letter_queue_arn=self.dead_letter_queue.arn,
                 timeout_seconds=timeout,

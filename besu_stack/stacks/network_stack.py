@@ -176,8 +176,6 @@ class BesuNetworkStack(TerraformStack):
                 iops=inputs.number("data_volume_iops"),
                 throughput_mibps=inputs.number("data_volume_throughput_mibps"),
             ),
-            subnet_ids=self.network.subnet_ids,
-            security_group_id=self.network.control_plane_security_group_id,
             log_retention_days=inputs.number("log_retention_days"),
         )
         self.health_check = HealthCheck(
