@@ -58,9 +58,9 @@ def reconcile(
                 stuck.append({"slot": record.slot, "reason": "in_use without an owner"})
                 continue
             instance = instances.get(owner)
-            if instance is not None and instance.state not in GONE_STATES:
-                if record.gone_since is not None:
-                    record = stores.registry.clear_gone(record, owner) or record
+            alive = instance is not None and instance.state not in GONE_STATES
+            if alive and record.gone_since is not None:
+                record = stores.registry.clear_gone(record, owner) or record
             if instance is None or instance.state in GONE_STATES:
                 claimed = record.claimed_at if record.claimed_at is not None else 0
                 if stamp - claimed < config.min_claim_age_seconds:
