@@ -20,10 +20,24 @@ from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 
-LAUNCH_HOOK_TIMEOUT_SECONDS = 900
-"""How long a launching instance may wait for its slot (the launch Lambda's lease matches)."""
+HOOK_FUNCTION_TIMEOUT_SECONDS = 300
+"""Timeout of the launch and termination functions: each run completes its lifecycle action
+(or undoes and abandons) within it, as its time budget keeps a reserve for that
+(``tests/unit/test_time_budgets.py``)."""
+RECONCILER_TIMEOUT_SECONDS = 120
+DELIVERY_MARGIN_SECONDS = 120
+"""From the lifecycle action to the function's start: EventBridge delivery, Lambda's
+asynchronous queue and a cold start."""
+LAUNCH_HOOK_TIMEOUT_SECONDS = HOOK_FUNCTION_TIMEOUT_SECONDS + DELIVERY_MARGIN_SECONDS
+"""How long a launching instance may wait for its slot (the launch Lambda's lease matches).
+
+A run that waits for a slot's release records a heartbeat, which restarts this timeout before
+Lambda retries the event. It must stay well inside Terraform's wait for the group's capacity on
+the first apply (``wait_for_capacity_timeout``, default 10 minutes, for the instances to be
+InService: https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/autoscaling_group#wait_for_capacity_timeout)."""
 TERMINATE_HOOK_TIMEOUT_SECONDS = 600
-"""Drain (120 s) plus detach and snapshot start, with room to spare."""
+"""The termination function's run (stop Besu, drain, unmount, detach, snapshot start; at most
+its timeout) plus the delivery margin, with room to spare."""
 METRIC_NAMESPACE = "BesuStack/Validators"
 
 
@@ -51,8 +65,9 @@ class NodeLifecycle(Construct):
       instance, opens the slot's secret to this instance only, tags the instance with the
       slot's public configuration and completes the hook; on failure it undoes its steps and
       abandons the hook.
-    * The termination hook Lambda: drains the container instance, detaches and snapshots the
-      volume, releases the slot if this instance owns it.
+    * The termination hook Lambda: marks the slot as being released, drains the container
+      instance (ECS stops Besu), unmounts the volume on the host (SSM Run Command), detaches
+      and snapshots it, releases the slot if this instance owns it.
     * The reconciler (every 5 minutes): releases slots of vanished instances and reports stuck
       ones (metric ``SlotsStuck``).
     * A KMS-encrypted dead-letter queue for events the hook functions could not process.
@@ -163,7 +178,10 @@ class NodeLifecycle(Construct):
             {
                 "Sid": "CompleteHooksOfTheValidatorGroup",
                 "Effect": "Allow",
-                "Action": "autoscaling:CompleteLifecycleAction",
+                "Action": [
+                    "autoscaling:CompleteLifecycleAction",
+                    "autoscaling:RecordLifecycleActionHeartbeat",
+                ],
                 "Resource": asg_arn,
             },
             {
@@ -297,6 +315,31 @@ class NodeLifecycle(Construct):
                 "Condition": {"StringEquals": {"aws:RequestTag/Network": naming.network_name}},
             },
             {
+                "Sid": "UnmountWithRunShellScript",
+                "Effect": "Allow",
+                "Action": "ssm:SendCommand",
+                "Resource": f"arn:{partition}:ssm:{region}::document/AWS-RunShellScript",
+            },
+            {
+                "Sid": "UnmountOnValidatorInstances",
+                "Effect": "Allow",
+                "Action": "ssm:SendCommand",
+                "Resource": instances,
+                "Condition": {
+                    "StringEquals": {
+                        "ssm:resourceTag/aws:autoscaling:groupName": autoscaling_group_name
+                    }
+                },
+            },
+            {
+                # GetCommandInvocation has no resource-level permissions; it reads the result
+                # of the command above and nothing else of value.
+                "Sid": "ReadUnmountResult",
+                "Effect": "Allow",
+                "Action": "ssm:GetCommandInvocation",
+                "Resource": "*",
+            },
+            {
                 "Sid": "FindContainerInstances",
                 "Effect": "Allow",
                 "Action": "ecs:ListContainerInstances",
@@ -353,7 +396,7 @@ class NodeLifecycle(Construct):
                 description=description,
                 platform=platform,
                 statements=statements,
-                environment=environment,
+                environment={**environment, "FUNCTION_TIMEOUT_SECONDS": str(timeout)},
                 kms_key_arn=kms_key_arn,
                 log_retention_days=log_retention_days,
                 # Outside the VPC: these functions call only AWS APIs, and Route 53's API has no
@@ -374,7 +417,7 @@ class NodeLifecycle(Construct):
             "launch-hook",
             "launch_handler",
             [*common, *launch_only],
-            300,
+            HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Claims a slot for a launching validator host and gives it the slot's volume, name and key access",
         )
@@ -383,7 +426,7 @@ class NodeLifecycle(Construct):
             "terminate-hook",
             "termination_handler",
             [*common, *termination_only],
-            300,
+            HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Drains a terminating validator host, detaches and snapshots its volume, releases its slot",
         )
@@ -392,7 +435,7 @@ class NodeLifecycle(Construct):
             "reconciler",
             "reconcile_handler",
             common,
-            120,
+            RECONCILER_TIMEOUT_SECONDS,
             1,
             "Releases slots of vanished instances and reports stuck slots",
         )

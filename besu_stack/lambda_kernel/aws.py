@@ -97,6 +97,11 @@ def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
 
+def remaining_seconds(context: Any) -> float:
+    """An invocation's remaining time (from the Lambda context), less a second to return."""
+    return max(0.0, float(context.get_remaining_time_in_millis()) / 1000.0 - 1.0)
+
+
 class OutOfTimeError(Exception):
     """Not enough of the invocation's time is left for the next step and the undo after it."""
 

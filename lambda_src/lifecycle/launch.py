@@ -30,7 +30,10 @@ so a run never undoes what it did not do itself:
 A slot whose owner is terminating (its termination hook has started, or EC2 reports the owner
 gone) is waited for within the invocation's budget instead of abandoning: Auto Scaling launches
 a health replacement while it terminates the old instance
-(https://docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html).
+(https://docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html). When
+the budget's time for waiting is used up, the run records a lifecycle heartbeat (the hook's
+timeout starts again) and fails, so Lambda retries the event (twice by default, a minute and
+two minutes later) and the retry waits again.
 
 Every AWS call is checked against the invocation's time budget first (:class:`CallGuard`), and
 the budget keeps a reserve for the undo and the ``ABANDON``, so the function is never killed by
@@ -56,6 +59,7 @@ from .errors import (
     InstanceGoneError,
     LifecycleError,
     NoSlotAvailableError,
+    SlotBeingReleasedError,
     VolumeBusyError,
 )
 from .events import LAUNCH_TRANSITION, LifecycleAction, parse_lifecycle_action
@@ -154,8 +158,12 @@ def claim_slot(
             return owned[0], False
         candidates = sorted((r for r in records if r.status == AVAILABLE), key=_preference(az))
         if not candidates:
-            if releasing(records) and wait_for_release():
-                continue
+            if releasing(records):
+                if wait_for_release():
+                    continue
+                raise SlotBeingReleasedError(
+                    f"no slot is free for {instance_id} yet; a terminating owner is releasing one"
+                )
             raise NoSlotAvailableError(
                 f"no validator slot is available for {instance_id} ({len(records)} slots, all "
                 "in use or retired, none being released in time); the instance is abandoned"
@@ -480,6 +488,17 @@ def handle_launch(
     except DuplicateDeliveryError as exc:
         log.warning("duplicate delivery stopped", instance_id=action.instance_id, detail=str(exc))
         return {"result": "DUPLICATE", "instance_id": action.instance_id}
+    except SlotBeingReleasedError as exc:
+        # Nothing was claimed. Keep the instance waiting (a heartbeat restarts the hook's
+        # timeout) and let Lambda retry the event, instead of abandoning a health replacement
+        # whose predecessor is still in its termination hook.
+        if stores.guard is not None:
+            stores.guard.budget = None
+        log.warning("slot still being released; retrying the event", instance_id=action.instance_id)
+        stores.lifecycle.heartbeat(
+            action.group_name, action.hook_name, action.token, action.instance_id
+        )
+        raise exc
     except _ConfigPublished as published:
         cause = published.cause
         log.error(

@@ -408,6 +408,21 @@ class LifecycleActions:
             raise
         return True
 
+    def heartbeat(self, group: str, hook: str, token: str, instance_id: str) -> bool:
+        """Restart the action's heartbeat timeout; ``False`` if it is no longer pending."""
+        try:
+            self._client.record_lifecycle_action_heartbeat(
+                AutoScalingGroupName=group,
+                LifecycleHookName=hook,
+                LifecycleActionToken=token,
+                InstanceId=instance_id,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ValidationError":
+                return False
+            raise
+        return True
+
 
 class Containers:
     """Draining the ECS container instance of a terminating EC2 instance (optional)."""
@@ -452,6 +467,62 @@ class Containers:
             self._sleep(5.0)
 
 
+DATA_MOUNT_POINT = "/var/lib/besu"
+"""Where the host bootstrap mounts the slot's data volume (besu_stack/host_bootstrap.py)."""
+UNMOUNT_SCRIPT = (
+    "set -eu; "
+    f"if mountpoint -q {DATA_MOUNT_POINT}; then sync; umount {DATA_MOUNT_POINT}; fi; "
+    f"! mountpoint -q {DATA_MOUNT_POINT}"
+)
+"""Run on the host by the termination hook after ECS has stopped Besu: flush and unmount."""
+
+
+class HostCommands:
+    """Commands on a host through SSM Run Command.
+
+    The host's SSM agent reaches the ssm and ec2messages VPC endpoints; the hook, outside the
+    VPC, reaches SSM's public endpoint.
+    """
+
+    def __init__(self, client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._sleep = sleep
+
+    def run(self, instance_id: str, script: str, wait_seconds: float) -> bool:
+        """Run ``script`` with ``AWS-RunShellScript``; ``True`` only when it succeeded in time."""
+        try:
+            response = self._client.send_command(
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Parameters={"commands": [script]},
+                TimeoutSeconds=max(30, int(wait_seconds)),
+                Comment="besu-stack termination: unmount the data volume",
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("InvalidInstanceId", "InvalidDocument"):
+                return False  # not managed by SSM (the agent never registered)
+            raise
+        command_id = str(response["Command"]["CommandId"])
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            self._sleep(2.0)
+            try:
+                result = self._client.get_command_invocation(
+                    CommandId=command_id, InstanceId=instance_id
+                )
+            except ClientError as exc:
+                if error_code(exc) != "InvocationDoesNotExist":
+                    raise
+                result = {"Status": "Pending"}
+            status = str(result.get("Status", ""))
+            if status == "Success":
+                return True
+            if status in ("Cancelled", "TimedOut", "Failed", "Cancelling"):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+
+
 class Metrics:
     """CloudWatch metrics of the registry, dimension ``Network``."""
 
@@ -489,6 +560,8 @@ class Stores:
     containers: Containers | None
     guard: CallGuard | None = None
     """Checks the invocation's time budget before every call (``None``: no checks)."""
+    commands: HostCommands | None = None
+    """Unmounts the data volume before it is detached (``None``: not attempted)."""
 
     @classmethod
     def from_boto3(
@@ -520,4 +593,5 @@ class Stores:
                 else Containers(guard.wrap(aws_client("ecs")), ecs_cluster)
             ),
             guard=guard,
+            commands=HostCommands(guard.wrap(aws_client("ssm"))),
         )
