@@ -23,7 +23,7 @@ from besu_stack.constructs.registry import ValidatorRegistry
 HOOK_FUNCTION_TIMEOUT_SECONDS = 300
 """Timeout of the launch and termination functions: each run completes its lifecycle action
 (or undoes and abandons) within it, as its time budget keeps a reserve for that
-(``tests/unit/test_time_budgets.py``)."""
+(``tests/lambdas/test_time_budgets.py``)."""
 RECONCILER_TIMEOUT_SECONDS = 120
 DELIVERY_MARGIN_SECONDS = 120
 """From the lifecycle action to the function's start: EventBridge delivery, Lambda's

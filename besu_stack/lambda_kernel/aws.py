@@ -7,7 +7,7 @@ retry guide, https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retri
 call to an unreachable endpoint can then cost five minutes, longer than the function. Every
 client here has short timeouts and the ``standard`` retry mode with a fixed number of attempts,
 so :func:`worst_case_call_seconds` bounds what one call can cost and each handler's time budget
-can be computed (``tests/unit/test_time_budgets.py``).
+can be computed (``tests/lambdas/test_time_budgets.py``).
 """
 
 from __future__ import annotations

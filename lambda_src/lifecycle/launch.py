@@ -37,7 +37,7 @@ two minutes later) and the retry waits again.
 
 Every AWS call is checked against the invocation's time budget first (:class:`CallGuard`), and
 the budget keeps a reserve for the undo and the ``ABANDON``, so the function is never killed by
-its timeout half-way (``tests/unit/test_time_budgets.py`` computes the figures).
+its timeout half-way (``tests/lambdas/test_time_budgets.py`` computes the figures).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ TAG_PREFIX = "besu:"
 RELEASE_POLL_SECONDS = 5.0
 UNDO_CALLS = 6
 """AWS calls of the longest undo: release (get, update), detach, delete an unrecorded volume,
-withdraw secret access (get policy, put policy). ``tests/unit/test_time_budgets.py`` counts
+withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
 them on a real run."""
 COMPLETION_CALLS = 1
 """``CompleteLifecycleAction`` with ``ABANDON``."""
