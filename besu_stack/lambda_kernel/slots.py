@@ -20,6 +20,8 @@ attribute                 type    meaning
                                   when the node is handed over. Past it, the slot is stuck
 ``status_since``          N       epoch seconds of the last status change (or first sighting)
 ``claimed_at``            N       epoch seconds of the claim of the current owner
+``claim_token``           S       random id of the launch invocation that claimed the slot:
+                                  its undo releases only a claim with its own token
 ``releasing_since``       N       epoch seconds: the owner's termination hook has started
 ``gone_since``            N       epoch seconds: the reconciler first saw the owner gone
 ``health``                M       written by the health checker only
@@ -68,6 +70,7 @@ class SlotRecord:
     lease_expires_at: int | None = None
     status_since: int | None = None
     claimed_at: int | None = None
+    claim_token: str | None = None
     releasing_since: int | None = None
     gone_since: int | None = None
 
@@ -96,6 +99,7 @@ class SlotRecord:
             lease_expires_at=number("lease_expires_at"),
             status_since=number("status_since"),
             claimed_at=number("claimed_at"),
+            claim_token=text("claim_token"),
             releasing_since=number("releasing_since"),
             gone_since=number("gone_since"),
         )

@@ -43,6 +43,7 @@ its timeout half-way (``tests/lambdas/test_time_budgets.py`` computes the figure
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,8 +84,8 @@ MAX_CLAIM_ROUNDS = 5
 TAG_PREFIX = "besu:"
 RELEASE_POLL_SECONDS = 5.0
 UNDO_CALLS = 6
-"""AWS calls of the longest undo: release (get, update), detach, delete an unrecorded volume,
-withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
+"""AWS calls of the longest undo: release (scan, update), detach, delete an unrecorded volume
+(or read that it was recorded), withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
 them on a real run."""
 COMPLETION_CALLS = 1
 """``CompleteLifecycleAction`` with ``ABANDON``."""
@@ -140,6 +141,7 @@ def claim_slot(
     *,
     releasing: Callable[[list[SlotRecord]], bool] = lambda _: False,
     wait_for_release: Callable[[], bool] = lambda: False,
+    token: str = "",
 ) -> tuple[SlotRecord, bool]:
     """Claim a slot for ``instance_id``; return it and whether this call claimed it.
 
@@ -170,7 +172,7 @@ def claim_slot(
             )
         rounds += 1
         for candidate in candidates:
-            claimed = registry.claim(candidate, instance_id, az, lease_expires_at, now)
+            claimed = registry.claim(candidate, instance_id, az, lease_expires_at, now, token)
             if claimed is not None:
                 return _keep_one_claim(registry, instance_id, claimed, now), True
     raise NoSlotAvailableError(
@@ -360,6 +362,16 @@ def _run_launch(
         waited += pause
         return True
 
+    # Registered before the claim: a claim whose response was lost (a timed-out call) carries
+    # this invocation's token all the same, and only a claim with that token is released.
+    token = uuid.uuid4().hex
+
+    def release() -> None:
+        for current in stores.registry.scan():
+            if current.owner_instance_id == instance_id and current.claim_token == token:
+                stores.registry.release(current, instance_id, int(time.time()))
+
+    undo.add("release slot", release)
     record, claimed_now = claim_slot(
         stores.registry,
         instance_id,
@@ -368,6 +380,7 @@ def _run_launch(
         now,
         releasing=_owner_leaving(stores),
         wait_for_release=wait_for_release,
+        token=token,
     )
     slot = record.slot
     if not claimed_now and record.lease_expires_at is None:
@@ -382,14 +395,6 @@ def _run_launch(
             "duplicate": True,
         }
 
-    if claimed_now:
-
-        def release() -> None:
-            current = stores.registry.get(slot)
-            if current is not None and current.owner_instance_id == instance_id:
-                stores.registry.release(current, instance_id, int(time.time()))
-
-        undo.add("release slot", release)
     log.info(
         "slot claimed" if claimed_now else "slot already owned",
         slot=slot,
@@ -414,8 +419,10 @@ def _run_launch(
     fault("after_volume")
 
     wait = max(0.0, min(config.volume_wait_seconds, budget.spare() - worst_case_call_seconds()))
-    if _attach(config, stores, volume, instance_id, wait):
+    if not volume.attached_to(instance_id):
+        # Registered before the call: an attachment whose response was lost is undone too.
         undo.add("detach volume", lambda: stores.ec2.detach(volume.volume_id, instance_id))
+    if _attach(config, stores, volume, instance_id, wait):
         log.info("volume attached", slot=slot, volume_id=volume.volume_id, instance_id=instance_id)
     fault("after_attach")
 
@@ -424,11 +431,12 @@ def _run_launch(
     log.info("dns name points at instance", slot=slot, name=host, ip=instance.private_ip)
     fault("after_dns")
 
-    if stores.secrets.grant(record.secret_name, action.instance_arn):
+    if stores.secrets.owner(record.secret_name) != action.instance_arn:
         undo.add(
             "withdraw secret access",
             lambda: stores.secrets.revoke(record.secret_name, action.instance_arn),
         )
+        stores.secrets.put_owner(record.secret_name, action.instance_arn)
         log.info("secret access granted", slot=slot, secret_name=record.secret_name)
     fault("after_secret_access")
 

@@ -99,12 +99,23 @@ class Registry:
         return SlotRecord.from_item(response["Attributes"])
 
     def claim(
-        self, record: SlotRecord, instance_id: str, az: str, lease_expires_at: int, now: int
+        self,
+        record: SlotRecord,
+        instance_id: str,
+        az: str,
+        lease_expires_at: int,
+        now: int,
+        token: str = "",
     ) -> SlotRecord | None:
-        """Take an ``available`` slot for an instance: the single conditional write of a claim."""
+        """Take an ``available`` slot for an instance: the single conditional write of a claim.
+
+        ``token`` identifies the claiming invocation (its undo releases only its own claim, even
+        when the write's response was lost).
+        """
         return self._update(
             record,
             set_values={
+                **({"claim_token": token} if token else {}),
                 "status": IN_USE,
                 "owner_instance_id": instance_id,
                 "owner_az": az,
@@ -147,6 +158,7 @@ class Registry:
                 "owner_az",
                 "lease_expires_at",
                 "claimed_at",
+                "claim_token",
                 "releasing_since",
                 "gone_since",
             ),

@@ -368,10 +368,14 @@ class SecretAccess:
         """
         if self.owner(secret_name) == instance_arn:
             return False
+        self.put_owner(secret_name, instance_arn)
+        return True
+
+    def put_owner(self, secret_name: str, instance_arn: str) -> None:
+        """Write the policy that lets exactly ``instance_arn`` read the secret."""
         self._client.put_resource_policy(
             SecretId=secret_name, ResourcePolicy=self._policy(instance_arn), BlockPublicPolicy=True
         )
-        return True
 
     def revoke(self, secret_name: str, instance_arn: str) -> bool:
         """Withdraw the access of ``instance_arn`` if it is the owner; ``True`` when withdrawn."""
