@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cdktf import Token
+from cdktf import ITerraformDependable, Token
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
@@ -439,6 +439,9 @@ class NodeLifecycle(Construct):
             1,
             "Releases slots of vanished instances and reports stuck slots",
         )
+        self.event_wiring: list[ITerraformDependable] = []
+        """The rules, targets and invoke permissions: every host must launch after them, or its
+        lifecycle events are lost and it waits out the hook's timeout."""
         self.function_names = {
             "launch": self.launch_function.function_name,
             "terminate": self.termination_function.function_name,
@@ -499,10 +502,10 @@ class NodeLifecycle(Construct):
         )
         # EventBridge invokes asynchronously: Lambda retries twice, then the function's
         # dead-letter queue keeps the event.
-        CloudwatchEventTarget(
+        event_target = CloudwatchEventTarget(
             self, f"{construct_id}_target", rule=rule.name, arn=target.function_arn
         )
-        LambdaPermission(
+        permission = LambdaPermission(
             self,
             f"{construct_id}_permission",
             action="lambda:InvokeFunction",
@@ -510,3 +513,4 @@ class NodeLifecycle(Construct):
             principal="events.amazonaws.com",
             source_arn=rule.arn,
         )
+        self.event_wiring.extend([rule, event_target, permission])

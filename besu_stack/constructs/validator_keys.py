@@ -175,8 +175,10 @@ class ValidatorKeys(Construct):
         )
 
         allowed = sorted({self.function.role_arn, *reader_role_arns})
+        self.secret_policies: list[SecretsmanagerSecretPolicy] = []
+        """The initial secret policies (hosts must start after them: see NodeLifecycle)."""
         for slot, secret in enumerate(self.secrets):
-            SecretsmanagerSecretPolicy(
+            policy = SecretsmanagerSecretPolicy(
                 self,
                 f"slot_{slot}_policy",
                 secret_arn=secret.arn,
@@ -201,6 +203,7 @@ class ValidatorKeys(Construct):
                     ]
                 ),
             )
+            self.secret_policies.append(policy)
 
         self.invocation = LambdaInvocation(
             self,

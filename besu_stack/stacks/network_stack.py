@@ -268,9 +268,17 @@ class BesuNetworkStack(TerraformStack):
                 self.monitoring.alarm_names["network_stalled"],
                 self.monitoring.alarm_names["validators_online"],
             ],
+            # First apply: no host may launch before its lifecycle events can reach the hooks
+            # (rules, targets, permissions), before the key Lambda wrote the genesis and the
+            # registry, or before Terraform wrote the secrets' initial policies (written later,
+            # they would replace the launch hook's grant: ignore_changes does not apply on
+            # create).
             depends_on=[
                 self.node_lifecycle.launch_function.function,
                 self.node_lifecycle.termination_function.function,
+                *self.node_lifecycle.event_wiring,
+                self.validator_keys.invocation,
+                *self.validator_keys.secret_policies,
             ],
         )
 

@@ -338,7 +338,7 @@ def test_lifecycle_hooks_under_at_least_once_delivery(aws: str) -> None:
     LifecycleModel.endpoint = aws
     runner = LifecycleModel.TestCase
     runner.settings = settings(
-        max_examples=10,
+        max_examples=8,
         stateful_step_count=20,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
