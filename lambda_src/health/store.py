@@ -85,6 +85,7 @@ def state_to_item(state: NodeState, revision: int) -> dict[str, Any]:
         "first_seen": {"N": repr(float(state.first_seen))},
         "failures": {"N": str(state.failures)},
         "passes": {"N": str(state.passes)},
+        "failed_remediations": {"N": str(state.failed_remediations)},
     }
     optional: dict[str, int | float | None] = {
         "last_head": state.last_head,
@@ -112,6 +113,7 @@ def state_from_item(health: Mapping[str, object]) -> NodeState | None:
     last_head = health.get("last_head")
     failures = health.get("failures")
     passes = health.get("passes")
+    failed = health.get("failed_remediations")
     return NodeState(
         instance_id=instance_id,
         first_seen=first_seen,
@@ -122,6 +124,7 @@ def state_from_item(health: Mapping[str, object]) -> NodeState | None:
         stage=stage,
         stage_since=_opt_float(health.get("stage_since")),
         last_action_at=_opt_float(health.get("last_action_at")),
+        failed_remediations=failed if isinstance(failed, int) else 0,
     )
 
 
