@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-CONNECT_TIMEOUT_SECONDS = 2.0
-"""Opening a TLS connection to a regional AWS endpoint (or a VPC endpoint) takes milliseconds."""
-READ_TIMEOUT_SECONDS = 5.0
-"""The control-plane calls these functions make answer in well under a second."""
+CONNECT_TIMEOUT_SECONDS = 1.0
+"""Opening a TCP connection to a regional AWS endpoint (or a VPC endpoint) takes milliseconds;
+a connection that does not open in a second is retried."""
+READ_TIMEOUT_SECONDS = 3.0
+"""The control-plane calls these functions make (single-item DynamoDB writes, describes, tag,
+attach, record set UPSERT, metric puts) answer in well under a second; a read timeout is
+retried by the standard mode."""
 MAX_ATTEMPTS = 3
 """Total attempts per call (``total_max_attempts``: the first try and two retries)."""
 RETRY_MODE = "standard"

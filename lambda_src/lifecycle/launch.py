@@ -83,6 +83,8 @@ STEPS = (
 MAX_CLAIM_ROUNDS = 5
 TAG_PREFIX = "besu:"
 RELEASE_POLL_SECONDS = 5.0
+SETUP_MARGIN_SECONDS = 20.0
+"""Time a launch keeps, after waiting for a release, for its setup calls at ordinary speed."""
 UNDO_CALLS = 6
 """AWS calls of the longest undo: release (scan, update), detach, delete an unrecorded volume
 (or read that it was recorded), withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
@@ -355,7 +357,7 @@ def _run_launch(
     def wait_for_release() -> bool:
         nonlocal waited
         pause = min(RELEASE_POLL_SECONDS, config.release_wait_seconds - waited)
-        if pause <= 0 or budget.spare() < pause + 3 * worst_case_call_seconds():
+        if pause <= 0 or budget.spare() < pause + worst_case_call_seconds() + SETUP_MARGIN_SECONDS:
             return False
         log.info("slot held by a terminating owner; waiting", instance_id=instance_id)
         sleep(pause)
