@@ -227,7 +227,19 @@ class NodeLifecycle(Construct):
                 "Resource": volumes,
                 "Condition": {
                     "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
-                    "ForAllValues:StringEquals": {"aws:TagKeys": ["besu:superseded-by"]},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["besu:superseded-by", "besu:superseded-slot"]
+                    },
+                },
+            },
+            {
+                "Sid": "TakeSupersededVolumesOutOfTheirSlot",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteTags",
+                "Resource": volumes,
+                "Condition": {
+                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["Slot"]},
                 },
             },
             {

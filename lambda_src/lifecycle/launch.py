@@ -232,10 +232,12 @@ def ensure_volume(
     instance: InstanceInfo,
     fault: FaultPoint = _no_fault,
     on_created: Callable[[str], None] = lambda _: None,
+    wait_budget: Callable[[], float] = lambda: 0.0,
 ) -> tuple[SlotRecord, VolumeInfo]:
     """The slot's data volume in the instance's AZ, recorded in the registry.
 
-    ``on_created`` is told the id of a volume this call creates, before it is recorded.
+    ``on_created`` is told the id of a volume this call creates, before it is recorded;
+    ``wait_budget`` says how long a restore may still wait for the termination snapshot.
     """
     current = stores.ec2.volume(record.volume_id) if record.volume_id else None
     if current is not None and current.az == instance.az:
@@ -246,7 +248,7 @@ def ensure_volume(
     else:
         snapshot_id = None
         if current is not None or record.volume_id is not None:
-            snapshot_id = stores.ec2.latest_snapshot(config.network_name, record.slot)
+            snapshot_id = _restore_source(config, stores, log, record, wait_budget)
         volume = stores.ec2.create_volume(
             config.network_name, record.slot, instance.az, _spec(config), snapshot_id
         )
@@ -261,7 +263,7 @@ def ensure_volume(
         )
         fault("after_volume_create")
     if current is not None and current.volume_id != volume.volume_id:
-        stores.ec2.mark_superseded(current.volume_id, volume.volume_id)
+        stores.ec2.mark_superseded(current.volume_id, volume.volume_id, record.slot)
     updated = stores.registry.set_volume(
         record, instance.instance_id, volume.volume_id, instance.az
     )
@@ -271,6 +273,51 @@ def ensure_volume(
             f"{volume.volume_id}"
         )
     return updated, volume
+
+
+def _restore_source(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    record: SlotRecord,
+    wait_budget: Callable[[], float],
+) -> str | None:
+    """The snapshot a cross-AZ restore starts from.
+
+    The termination snapshot of the slot's volume, waited for (within
+    ``SNAPSHOT_WAIT_SECONDS`` and the budget) while it is pending; else the newest completed
+    snapshot of the slot, said loudly (a log line and the metric ``RestoresFromOlderSnapshot``,
+    or ``RestoresWithoutSnapshot`` for a blank volume).
+    """
+    slot = record.slot
+    if record.volume_id is not None:
+        final = stores.ec2.termination_snapshot(config.network_name, slot, record.volume_id)
+        if final is not None:
+            if final.state == "completed":
+                return final.snapshot_id
+            wait = max(0.0, min(config.snapshot_wait_seconds, wait_budget()))
+            if final.state == "pending" and stores.ec2.wait_for_snapshot(final.snapshot_id, wait):
+                log.info("termination snapshot completed", slot=slot, snapshot_id=final.snapshot_id)
+                return final.snapshot_id
+    older = stores.ec2.latest_snapshot(config.network_name, slot)
+    if older is None:
+        log.warning(
+            "no snapshot of the slot's data: the node starts from a blank volume and syncs "
+            "from its peers",
+            slot=slot,
+            previous_volume_id=record.volume_id,
+        )
+        stores.metrics.put({"RestoresWithoutSnapshot": 1.0})
+    else:
+        log.warning(
+            "termination snapshot not available: restoring from an older snapshot; the node "
+            "syncs the blocks since from its peers",
+            slot=slot,
+            snapshot_id=older,
+            previous_volume_id=record.volume_id,
+        )
+        stores.metrics.put({"RestoresFromOlderSnapshot": 1.0})
+    return older
 
 
 def _attach(
@@ -416,7 +463,14 @@ def _run_launch(
         undo.add("delete unrecorded new volume", delete)
 
     record, volume = ensure_volume(
-        config, stores, log, record, instance, fault, on_created=forget_unrecorded
+        config,
+        stores,
+        log,
+        record,
+        instance,
+        fault,
+        on_created=forget_unrecorded,
+        wait_budget=lambda: budget.spare() - worst_case_call_seconds() - SETUP_MARGIN_SECONDS,
     )
     fault("after_volume")
 

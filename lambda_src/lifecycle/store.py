@@ -25,6 +25,9 @@ GONE_STATES = frozenset({"shutting-down", "terminated"})
 NETWORK_TAG = "Network"
 SLOT_TAG = "Slot"
 SUPERSEDED_TAG = "besu:superseded-by"
+SUPERSEDED_SLOT_TAG = "besu:superseded-slot"
+SNAPSHOT_SOURCE_TAG = "besu:snapshot"
+TERMINATION_SNAPSHOT = "termination"
 SECRET_POLICY_SID_ALLOW = "OwnerInstanceMayRead"  # noqa: S105 (a policy statement id)
 SECRET_POLICY_SID_DENY = "OnlyTheOwnerInstance"  # noqa: S105 (a policy statement id)
 
@@ -69,6 +72,14 @@ class VolumeInfo:
     def live_attachments(self) -> tuple[Attachment, ...]:
         """Attachments not yet fully detached."""
         return tuple(a for a in self.attachments if a.state != "detached")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot's id and state (``pending``, ``completed``, ``error``...)."""
+
+    snapshot_id: str
+    state: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,43 @@ class Ec2:
         )
         return sorted((_volume(v) for v in response.get("Volumes", [])), key=lambda v: v.volume_id)
 
+    def termination_snapshot(self, network: str, slot: int, volume_id: str) -> SnapshotInfo | None:
+        """The newest termination-hook snapshot of ``volume_id`` (any status), or ``None``."""
+        response = self._client.describe_snapshots(
+            OwnerIds=["self"],
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": f"tag:{SLOT_TAG}", "Values": [str(slot)]},
+                {"Name": f"tag:{SNAPSHOT_SOURCE_TAG}", "Values": [TERMINATION_SNAPSHOT]},
+                {"Name": "volume-id", "Values": [volume_id]},
+            ],
+        )
+        snapshots = sorted(
+            response.get("Snapshots", []), key=lambda s: (s["StartTime"], s["SnapshotId"])
+        )
+        if not snapshots:
+            return None
+        newest = snapshots[-1]
+        return SnapshotInfo(str(newest["SnapshotId"]), str(newest["State"]))
+
+    def wait_for_snapshot(self, snapshot_id: str, timeout_seconds: float) -> bool:
+        """Poll until the snapshot is ``completed``; ``False`` on timeout, error or absence."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                response = self._client.describe_snapshots(SnapshotIds=[snapshot_id])
+            except ClientError as exc:
+                if error_code(exc) == "InvalidSnapshot.NotFound":
+                    return False
+                raise
+            found = response.get("Snapshots", [])
+            state = str(found[0]["State"]) if found else "missing"
+            if state == "completed":
+                return True
+            if state in ("error", "missing") or time.monotonic() >= deadline:
+                return False
+            self._sleep(5.0)
+
     def latest_snapshot(self, network: str, slot: int) -> str | None:
         """The newest *completed* snapshot tagged for the slot, or ``None``."""
         response = self._client.describe_snapshots(
@@ -200,11 +248,21 @@ class Ec2:
                 return
             raise
 
-    def mark_superseded(self, volume_id: str, by_volume_id: str) -> None:
-        """Tag a volume left in another AZ with the volume that replaced it."""
+    def mark_superseded(self, volume_id: str, by_volume_id: str, slot: int) -> None:
+        """Take a volume left in another AZ out of the slot.
+
+        It is tagged with its replacement and loses its ``Slot`` tag, so it is never adopted
+        again and the snapshots DLM keeps taking of it (their tags are copied) are not in the
+        slot's restore lineage.
+        """
         self._client.create_tags(
-            Resources=[volume_id], Tags=[{"Key": SUPERSEDED_TAG, "Value": by_volume_id}]
+            Resources=[volume_id],
+            Tags=[
+                {"Key": SUPERSEDED_TAG, "Value": by_volume_id},
+                {"Key": SUPERSEDED_SLOT_TAG, "Value": str(slot)},
+            ],
         )
+        self._client.delete_tags(Resources=[volume_id], Tags=[{"Key": SLOT_TAG}])
 
     def create_snapshot(self, network: str, slot: int, volume_id: str) -> str:
         """Start a snapshot of the slot's volume, tagged for the slot."""
@@ -217,6 +275,7 @@ class Ec2:
                     "Tags": [
                         {"Key": NETWORK_TAG, "Value": network},
                         {"Key": SLOT_TAG, "Value": str(slot)},
+                        {"Key": SNAPSHOT_SOURCE_TAG, "Value": TERMINATION_SNAPSHOT},
                     ],
                 }
             ],

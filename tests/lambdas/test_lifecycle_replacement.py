@@ -213,3 +213,62 @@ def test_termination_unmounts_before_detaching(world: World, unmounted: bool) ->
         w.terminate(old)
         report = reconcile(w.config, w.stores, w.log, account=ACCOUNT, region="eu-west-1")
         assert report["released_slots"] == [slot]
+
+
+def test_cross_az_restore_uses_the_termination_snapshot_and_retires_the_old_volume(
+    world: World,
+) -> None:
+    """Finding 6: the restore took any completed snapshot (a DLM one up to an interval old) and
+    the superseded volume stayed in the slot's lineage. Now the termination snapshot of the
+    slot's own volume is used, and the old volume leaves the slot (no Slot tag)."""
+    w = world
+    owners = fill(w)
+    slot = 2
+    old_volume = w.record(slot).volume_id or ""
+    # An older snapshot of the slot (as DLM takes them) that must not win.
+    older = w.ec2.create_snapshot(
+        VolumeId=old_volume,
+        TagSpecifications=[
+            {
+                "ResourceType": "snapshot",
+                "Tags": [{"Key": "Network", "Value": "testnet"}, {"Key": "Slot", "Value": "2"}],
+            }
+        ],
+    )["SnapshotId"]
+    terminate(w, owners[slot])
+    snapshots = w.ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:besu:snapshot", "Values": ["termination"]}]
+    )["Snapshots"]
+    (final,) = snapshots
+    assert final["SnapshotId"] != older
+    outcome = launch(w, w.launch("eu-west-1b"))
+    assert w.volume(outcome["volume_id"])["SnapshotId"] == final["SnapshotId"]
+    old_tags = {t["Key"]: t["Value"] for t in w.volume(old_volume)["Tags"]}
+    assert "Slot" not in old_tags
+    assert old_tags["besu:superseded-slot"] == "2"
+    assert old_volume not in {v["VolumeId"] for v in w.slot_volumes(slot)}
+    assert not any("older snapshot" in r.get("message", "") for r in w.log_records())
+
+
+def test_a_restore_without_the_termination_snapshot_says_so(world: World) -> None:
+    w = world
+    owners = fill(w)
+    slot = 2
+    old_volume = w.record(slot).volume_id or ""
+    older = w.ec2.create_snapshot(
+        VolumeId=old_volume,
+        TagSpecifications=[
+            {
+                "ResourceType": "snapshot",
+                "Tags": [{"Key": "Network", "Value": "testnet"}, {"Key": "Slot", "Value": "2"}],
+            }
+        ],
+    )["SnapshotId"]
+    w.terminate(owners[slot])  # no termination hook: no termination snapshot
+    reconcile(w.config, w.stores, w.log, account=ACCOUNT, region="eu-west-1")
+    outcome = launch(w, w.launch("eu-west-1b"))
+    assert w.volume(outcome["volume_id"])["SnapshotId"] == older
+    warning = next(r for r in w.log_records() if "older snapshot" in r.get("message", ""))
+    assert warning["snapshot_id"] == older
+    metrics = w.cloudwatch.list_metrics(Namespace="Test")["Metrics"]
+    assert "RestoresFromOlderSnapshot" in {m["MetricName"] for m in metrics}
