@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from cdktf import Fn, TerraformResourceLifecycle, Token
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret import DataAwsSecretsmanagerSecret
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import SecretsmanagerSecretPolicy
@@ -70,10 +71,18 @@ class ValidatorKeys(Construct):
         subnet_ids: Sequence[str],
         security_group_id: str,
         reader_role_arns: Sequence[str] = (),
+        adopt_secrets: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        self.secrets = [
-            SecretsmanagerSecret(
+        # Adopted secrets (bring your own keys) exist before the first apply and are read, not
+        # managed: Terraform never writes their value, and the key Lambda uses the key they
+        # hold as it is (it never overwrites a key). Terraform still writes their policy.
+        self.secrets: list[SecretsmanagerSecret | DataAwsSecretsmanagerSecret] = [
+            DataAwsSecretsmanagerSecret(
+                self, f"adopted_slot_{slot}", name=secret_name(naming, slot)
+            )
+            if adopt_secrets
+            else SecretsmanagerSecret(
                 self,
                 f"slot_{slot}",
                 name=secret_name(naming, slot),

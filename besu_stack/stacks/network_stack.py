@@ -144,6 +144,7 @@ class BesuNetworkStack(TerraformStack):
             log_retention_days=inputs.number("log_retention_days"),
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.control_plane_security_group_id,
+            adopt_secrets=settings.key_secrets == "adopt",
         )
 
         # Names the hooks, alarms and IAM need before the fleet exists (no dependency cycle).
