@@ -100,9 +100,15 @@ def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
 
-def remaining_seconds(context: Any) -> float:
-    """An invocation's remaining time (from the Lambda context), less a second to return."""
-    return max(0.0, float(context.get_remaining_time_in_millis()) / 1000.0 - 1.0)
+def remaining_seconds(context: Any, default: float) -> float:
+    """An invocation's remaining time (from the Lambda context), less a second to return.
+
+    ``default`` is used when there is no Lambda context (a direct call, a test).
+    """
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return default
+    return max(0.0, float(remaining()) / 1000.0 - 1.0)
 
 
 class OutOfTimeError(Exception):

@@ -21,7 +21,9 @@ CONFIG, STORES = load()
 
 def handler(event: object, context: Any) -> dict[str, Any]:
     """Set up the launching instance's slot and complete the lifecycle action."""
-    budget = Budget.starting_now(remaining_seconds(context), undo_reserve_seconds())
+    budget = Budget.starting_now(
+        remaining_seconds(context, CONFIG.function_timeout_seconds), undo_reserve_seconds()
+    )
     try:
         return handle_launch(CONFIG, STORES, LOG, event, budget=budget)
     except LifecycleError as exc:

@@ -15,6 +15,9 @@
 * Items without ``status_since`` (as keygen writes them) are stamped on first sight.
 
 Never releases a slot whose owner still exists: that node may hold the key.
+
+Every AWS call is checked against the run's budget (one call, the metrics, kept in reserve):
+a run that runs out of time stops where it is and the next run (5 minutes later) goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from besu_stack.lambda_kernel.aws import Budget, OutOfTimeError, worst_case_call_seconds
 from besu_stack.lambda_log import JsonLogger
 
 from .config import LifecycleConfig
@@ -40,13 +44,56 @@ def reconcile(
     region: str,
     partition: str = "aws",
     now: Callable[[], float] = time.time,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Run one reconciliation; return counts and the released and stuck slots."""
+    if budget is None:
+        budget = Budget.starting_now(config.function_timeout_seconds, worst_case_call_seconds())
+    if stores.guard is not None:
+        stores.guard.budget = budget
+    try:
+        return _reconcile(config, stores, log, account, region, partition, now)
+    finally:
+        if stores.guard is not None:
+            stores.guard.budget = None
+
+
+def _reconcile(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    account: str,
+    region: str,
+    partition: str,
+    now: Callable[[], float],
+) -> dict[str, Any]:
+    released: list[int] = []
+    stuck: list[dict[str, Any]] = []
+    try:
+        _reconcile_slots(config, stores, log, account, region, partition, now, released, stuck)
+    except OutOfTimeError as exc:
+        log.warning("reconciliation stopped: out of time; the next run goes on", detail=str(exc))
+        if stores.guard is not None:
+            stores.guard.budget = None  # the reserve pays for the metrics
+        stores.metrics.put({"SlotsStuck": float(len(stuck)), "SlotsReleased": float(len(released))})
+        return {"released_slots": released, "stuck": stuck, "counts": {}, "incomplete": True}
+    return _report(stores, log, released, stuck)
+
+
+def _reconcile_slots(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    account: str,
+    region: str,
+    partition: str,
+    now: Callable[[], float],
+    released: list[int],
+    stuck: list[dict[str, Any]],
+) -> None:
     records = stores.registry.scan()
     owners = [r.owner_instance_id for r in records if r.status == IN_USE and r.owner_instance_id]
     instances = stores.ec2.instances(owners) if owners else {}
-    released: list[int] = []
-    stuck: list[dict[str, Any]] = []
     stamp = int(now())
     for record in records:
         if record.status_since is None:
@@ -104,6 +151,11 @@ def reconcile(
                     "seconds": stamp - record.status_since,
                 }
             )
+
+
+def _report(
+    stores: Stores, log: JsonLogger, released: list[int], stuck: list[dict[str, Any]]
+) -> dict[str, Any]:
     for item in stuck:
         log.warning("slot stuck", **item)
     final = stores.registry.scan()

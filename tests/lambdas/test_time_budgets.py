@@ -214,3 +214,29 @@ def test_the_launch_hook_fits_terraforms_capacity_wait(default_stack: StackJson)
     assert terminate >= HOOK_FUNCTION_TIMEOUT_SECONDS + DELIVERY_MARGIN_SECONDS
     # Room for the instance to reach Pending:Wait before the hook starts counting.
     assert launch + 120 <= wait
+
+
+def test_a_slow_world_stops_the_reconciler_in_time(world: World) -> None:
+    """Four vanished owners cost more than the reconciler's 120 s at worst-case speed: it
+    stops in time (metrics in reserve) and the next run goes on."""
+    from besu_stack.constructs.node_lifecycle import RECONCILER_TIMEOUT_SECONDS
+    from lambda_src.lifecycle.reconcile import reconcile
+
+    from .lifecycle_fixtures import ACCOUNT
+
+    w = world
+    for az in ("eu-west-1a", "eu-west-1b", "eu-west-1c", "eu-west-1a"):
+        instance = w.launch(az)
+        w.expect_completion(instance, "CONTINUE")
+        handle_launch(w.config, w.stores, w.log, lifecycle_event(instance))
+        w.terminate(instance)
+    guard = _Counting(slow=True)
+    stores = _guarded(w, guard)
+    budget = Budget(RECONCILER_TIMEOUT_SECONDS, worst_case_call_seconds(), lambda: guard.clock)
+    first = reconcile(w.config, stores, w.log, account=ACCOUNT, region="eu-west-1", budget=budget)
+    assert first.get("incomplete") is True
+    assert guard.clock <= RECONCILER_TIMEOUT_SECONDS
+    # At ordinary speed the next runs finish the job.
+    for _ in range(4):
+        reconcile(w.config, w.stores, w.log, account=ACCOUNT, region="eu-west-1")
+    assert all(r.status == "available" for r in w.records())
