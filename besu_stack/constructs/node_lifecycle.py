@@ -228,7 +228,11 @@ class NodeLifecycle(Construct):
                 "Condition": {
                     "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
                     "ForAllValues:StringEquals": {
-                        "aws:TagKeys": ["besu:superseded-by", "besu:superseded-slot"]
+                        "aws:TagKeys": [
+                            "besu:superseded-by",
+                            "besu:superseded-slot",
+                            "besu:superseded-at",
+                        ]
                     },
                 },
             },
@@ -308,6 +312,18 @@ class NodeLifecycle(Construct):
                             f"validator-*.{node_domain}"
                         ]
                     },
+                },
+            },
+        ]
+        reconciler_only: list[Statement] = [
+            {
+                "Sid": "DeleteSupersededVolumesAfterRetention",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteVolume",
+                "Resource": volumes,
+                "Condition": {
+                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
+                    "StringLike": {"aws:ResourceTag/besu:superseded-by": "vol-*"},
                 },
             },
         ]
@@ -446,7 +462,7 @@ class NodeLifecycle(Construct):
             "reconciler",
             "reconciler",
             "reconcile_handler",
-            common,
+            [*common, *reconciler_only],
             RECONCILER_TIMEOUT_SECONDS,
             1,
             "Releases slots of vanished instances and reports stuck slots",

@@ -43,6 +43,9 @@ variable                          meaning
                                   300
 ``RECONCILE_CONFIRM_SECONDS``     the reconciler frees a slot only when its owner was seen gone
                                   this long before (a second look); default 240
+``SUPERSEDED_RETENTION_DAYS``     the reconciler deletes a volume superseded by a cross-AZ
+                                  restore this many days later (its snapshots stay under the
+                                  snapshot retention); default 14
 ``METRIC_NAMESPACE``              CloudWatch namespace; default ``BesuStack/Validators``
 ================================  =============================================================
 """
@@ -92,6 +95,7 @@ class LifecycleConfig:
     snapshot_wait_seconds: int = 120
     min_claim_age_seconds: int = 300
     reconcile_confirm_seconds: int = 240
+    superseded_retention_days: int = 14
 
     def host(self, slot: int) -> str:
         """The stable DNS name of a slot's node."""
@@ -138,4 +142,5 @@ class LifecycleConfig:
             snapshot_wait_seconds=read.whole("SNAPSHOT_WAIT_SECONDS", 0, 600, 120),
             min_claim_age_seconds=read.whole("MIN_CLAIM_AGE_SECONDS", 0, 86400, 300),
             reconcile_confirm_seconds=read.whole("RECONCILE_CONFIRM_SECONDS", 0, 86400, 240),
+            superseded_retention_days=read.whole("SUPERSEDED_RETENTION_DAYS", 1, 3650, 14),
         )

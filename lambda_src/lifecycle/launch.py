@@ -233,6 +233,7 @@ def ensure_volume(
     fault: FaultPoint = _no_fault,
     on_created: Callable[[str], None] = lambda _: None,
     wait_budget: Callable[[], float] = lambda: 0.0,
+    now: int | None = None,
 ) -> tuple[SlotRecord, VolumeInfo]:
     """The slot's data volume in the instance's AZ, recorded in the registry.
 
@@ -263,7 +264,7 @@ def ensure_volume(
         )
         fault("after_volume_create")
     if current is not None and current.volume_id != volume.volume_id:
-        stores.ec2.mark_superseded(current.volume_id, volume.volume_id, record.slot)
+        stores.ec2.mark_superseded(current.volume_id, volume.volume_id, record.slot, now)
     updated = stores.registry.set_volume(
         record, instance.instance_id, volume.volume_id, instance.az
     )
@@ -471,6 +472,7 @@ def _run_launch(
         fault,
         on_created=forget_unrecorded,
         wait_budget=lambda: budget.spare() - worst_case_call_seconds() - SETUP_MARGIN_SECONDS,
+        now=now,
     )
     fault("after_volume")
 

@@ -13,6 +13,8 @@
   longer than ``STUCK_AFTER_SECONDS`` (a validator is missing from the network). Stuck slots are
   logged and counted in the ``SlotsStuck`` metric; an alarm on it is the operator's signal.
 * Items without ``status_since`` (as keygen writes them) are stamped on first sight.
+* A volume a cross-AZ restore took out of its slot (``besu:superseded-by``) is deleted
+  ``SUPERSEDED_RETENTION_DAYS`` after it was superseded, once it is detached (``available``).
 
 Never releases a slot whose owner still exists: that node may hold the key.
 
@@ -31,7 +33,7 @@ from besu_stack.lambda_log import JsonLogger
 
 from .config import LifecycleConfig
 from .registry import AVAILABLE, IN_USE, RETIRED
-from .store import GONE_STATES, Stores
+from .store import GONE_STATES, SUPERSEDED_AT_TAG, Stores
 from .termination import release_slot
 
 
@@ -71,13 +73,31 @@ def _reconcile(
     stuck: list[dict[str, Any]] = []
     try:
         _reconcile_slots(config, stores, log, account, region, partition, now, released, stuck)
+        deleted = _delete_old_superseded(config, stores, log, int(now()))
     except OutOfTimeError as exc:
         log.warning("reconciliation stopped: out of time; the next run goes on", detail=str(exc))
         if stores.guard is not None:
             stores.guard.budget = None  # the reserve pays for the metrics
         stores.metrics.put({"SlotsStuck": float(len(stuck)), "SlotsReleased": float(len(released))})
         return {"released_slots": released, "stuck": stuck, "counts": {}, "incomplete": True}
-    return _report(stores, log, released, stuck)
+    report = _report(stores, log, released, stuck)
+    report["deleted_superseded_volumes"] = deleted
+    return report
+
+
+def _delete_old_superseded(
+    config: LifecycleConfig, stores: Stores, log: JsonLogger, stamp: int
+) -> list[str]:
+    deleted: list[str] = []
+    cutoff = stamp - config.superseded_retention_days * 86_400
+    for volume in stores.ec2.superseded_volumes(config.network_name):
+        since = volume.tags.get(SUPERSEDED_AT_TAG, "")
+        if volume.state != "available" or not since.isdigit() or int(since) > cutoff:
+            continue
+        stores.ec2.delete_volume(volume.volume_id)
+        log.info("superseded volume deleted", volume_id=volume.volume_id, superseded_at=since)
+        deleted.append(volume.volume_id)
+    return deleted
 
 
 def _reconcile_slots(

@@ -26,6 +26,7 @@ NETWORK_TAG = "Network"
 SLOT_TAG = "Slot"
 SUPERSEDED_TAG = "besu:superseded-by"
 SUPERSEDED_SLOT_TAG = "besu:superseded-slot"
+SUPERSEDED_AT_TAG = "besu:superseded-at"
 SNAPSHOT_SOURCE_TAG = "besu:snapshot"
 TERMINATION_SNAPSHOT = "termination"
 SECRET_POLICY_SID_ALLOW = "OwnerInstanceMayRead"  # noqa: S105 (a policy statement id)
@@ -248,7 +249,9 @@ class Ec2:
                 return
             raise
 
-    def mark_superseded(self, volume_id: str, by_volume_id: str, slot: int) -> None:
+    def mark_superseded(
+        self, volume_id: str, by_volume_id: str, slot: int, now: int | None = None
+    ) -> None:
         """Take a volume left in another AZ out of the slot.
 
         It is tagged with its replacement and loses its ``Slot`` tag, so it is never adopted
@@ -260,9 +263,20 @@ class Ec2:
             Tags=[
                 {"Key": SUPERSEDED_TAG, "Value": by_volume_id},
                 {"Key": SUPERSEDED_SLOT_TAG, "Value": str(slot)},
+                {"Key": SUPERSEDED_AT_TAG, "Value": str(int(time.time()) if now is None else now)},
             ],
         )
         self._client.delete_tags(Resources=[volume_id], Tags=[{"Key": SLOT_TAG}])
+
+    def superseded_volumes(self, network: str) -> list[VolumeInfo]:
+        """The network's volumes taken out of their slot by a cross-AZ restore."""
+        response = self._client.describe_volumes(
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": "tag-key", "Values": [SUPERSEDED_TAG]},
+            ]
+        )
+        return sorted((_volume(v) for v in response.get("Volumes", [])), key=lambda v: v.volume_id)
 
     def create_snapshot(self, network: str, slot: int, volume_id: str) -> str:
         """Start a snapshot of the slot's volume, tagged for the slot."""

@@ -272,3 +272,25 @@ def test_a_restore_without_the_termination_snapshot_says_so(world: World) -> Non
     assert warning["snapshot_id"] == older
     metrics = w.cloudwatch.list_metrics(Namespace="Test")["Metrics"]
     assert "RestoresFromOlderSnapshot" in {m["MetricName"] for m in metrics}
+
+
+def test_superseded_volumes_are_deleted_after_the_retention(world: World) -> None:
+    w = world
+    owners = fill(w)
+    slot = 2
+    old_volume = w.record(slot).volume_id or ""
+    terminate(w, owners[slot])
+    w.expect_completion(new := w.launch("eu-west-1b"), "CONTINUE")
+    handle_launch(w.config, w.stores, w.log, lifecycle_event(new), now=lambda: 1_000_000.0)
+    tags = {t["Key"]: t["Value"] for t in w.volume(old_volume)["Tags"]}
+    assert tags["besu:superseded-at"] == "1000000"
+
+    def run(at: float) -> list[str]:
+        report = reconcile(
+            w.config, w.stores, w.log, account=ACCOUNT, region="eu-west-1", now=lambda: at
+        )
+        return list(report["deleted_superseded_volumes"])
+
+    assert run(1_000_000 + 13 * 86_400) == []  # within SUPERSEDED_RETENTION_DAYS (14)
+    assert run(1_000_000 + 15 * 86_400) == [old_volume]
+    assert w.record(slot).volume_id != old_volume
