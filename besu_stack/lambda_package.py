@@ -55,7 +55,11 @@ DEFAULT_ARCH = "arm64"
 LAMBDA_PYTHON = "3.12"
 """The Lambda runtime's Python version (``python3.12``)."""
 
-DEFAULT_SHARED_PACKAGES: tuple[str, ...] = ("besu_stack/__init__.py", "besu_stack/lambda_log.py")
+DEFAULT_SHARED_PACKAGES: tuple[str, ...] = (
+    "besu_stack/__init__.py",
+    "besu_stack/lambda_log.py",
+    "besu_stack/lambda_kernel/",
+)
 """Paths (relative to the root that holds the top-level package they name) in every function's
 zip. A directory ends in ``/``. Add a package every function imports here (a test fails when a
 function carries a module it never imports; a package only some functions use goes in their

@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 
 ConsensusProtocol = Literal["ibft2", "qbft"]
 VpcMode = Literal["create", "existing"]
+KeySecrets = Literal["create", "adopt"]
 StateBackendKind = Literal["local", "s3", "cloud"]
 
 SETTINGS_FILE_ENV = "BESU_STACK_SETTINGS_FILE"
@@ -97,6 +98,10 @@ class Settings:
     new networks). The two encode the genesis extraData differently."""
     vpc_mode: VpcMode = "create"
     """``create`` an isolated VPC, or deploy into an ``existing`` one given by variables."""
+    key_secrets: KeySecrets = "create"
+    """``create`` the slot secrets (the key Lambda fills them with fresh keys), or ``adopt``
+    secrets ``<network_name>/validator-<slot>/key`` created before the first apply and holding
+    your own keys (bring your own keys: see the README)."""
     state: StateBackend = field(default_factory=StateBackend)
     """Where Terraform state lives."""
 
@@ -112,7 +117,7 @@ class Settings:
 # --- loading -------------------------------------------------------------------------------
 
 # Flat names, as used in the settings file and (upper-cased, prefixed) in the environment.
-_TOP_LEVEL = ("network_name", "validator_count", "consensus", "vpc_mode")
+_TOP_LEVEL = ("network_name", "validator_count", "consensus", "vpc_mode", "key_secrets")
 _STATE_FIELDS = {
     "state_backend": "kind",
     "state_bucket": "bucket",
@@ -296,6 +301,7 @@ def _validate(s: Settings) -> None:
         )
     _check_choice("consensus", s.consensus, ConsensusProtocol)
     _check_choice("vpc_mode", s.vpc_mode, VpcMode)
+    _check_choice("key_secrets", s.key_secrets, KeySecrets)
     _validate_state(s.state)
 
 

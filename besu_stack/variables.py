@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from besu_stack.lambda_kernel import volumes
 from besu_stack.settings import Settings
 
 
@@ -41,6 +42,20 @@ class VariableSpec:
 
 def _v(condition: str, message: str) -> Validation:
     return Validation("${" + condition + "}", message)
+
+
+def _whole_range(name: str, bounds: tuple[int, int]) -> Validation:
+    low, high = bounds
+    return _v(
+        f"var.{name} >= {low} && var.{name} <= {high} && floor(var.{name}) == var.{name}",
+        f"{name} must be a whole number from {low} to {high}.",
+    )
+
+
+# The data volume ranges are shared with the launch hook (one source).
+_SIZE = volumes.SIZE_GIB_RANGE
+_IOPS = volumes.IOPS_RANGE
+_THROUGHPUT = volumes.THROUGHPUT_MIBPS_RANGE
 
 
 # Regular expressions are written for HCL's regex(): RE2 syntax inside an HCL string.
@@ -484,40 +499,25 @@ NETWORK_VARIABLES: tuple[VariableSpec, ...] = (
         "data_volume_size_gib",
         "number",
         100,
-        "Size of each validator's encrypted gp3 data volume, in GiB (20-16384).",
+        f"Size of each validator's encrypted gp3 data volume, in GiB ({_SIZE[0]}-{_SIZE[1]}).",
         "nodes",
-        (
-            _v(
-                "var.data_volume_size_gib >= 20 && var.data_volume_size_gib <= 16384 && floor(var.data_volume_size_gib) == var.data_volume_size_gib",
-                "data_volume_size_gib must be a whole number from 20 to 16384.",
-            ),
-        ),
+        (_whole_range("data_volume_size_gib", _SIZE),),
     ),
     VariableSpec(
         "data_volume_iops",
         "number",
         3000,
-        "Provisioned IOPS of each gp3 data volume (3000-16000; 3000 is included in the gp3 price).",
+        f"Provisioned IOPS of each gp3 data volume ({_IOPS[0]}-{_IOPS[1]}; 3000 is included in the gp3 price).",
         "nodes",
-        (
-            _v(
-                "var.data_volume_iops >= 3000 && var.data_volume_iops <= 16000 && floor(var.data_volume_iops) == var.data_volume_iops",
-                "data_volume_iops must be a whole number from 3000 to 16000.",
-            ),
-        ),
+        (_whole_range("data_volume_iops", _IOPS),),
     ),
     VariableSpec(
         "data_volume_throughput_mibps",
         "number",
         125,
-        "Provisioned throughput of each gp3 data volume in MiB/s (125-1000; 125 is included in the gp3 price).",
+        f"Provisioned throughput of each gp3 data volume in MiB/s ({_THROUGHPUT[0]}-{_THROUGHPUT[1]}; 125 is included in the gp3 price).",
         "nodes",
-        (
-            _v(
-                "var.data_volume_throughput_mibps >= 125 && var.data_volume_throughput_mibps <= 1000 && floor(var.data_volume_throughput_mibps) == var.data_volume_throughput_mibps",
-                "data_volume_throughput_mibps must be a whole number from 125 to 1000.",
-            ),
-        ),
+        (_whole_range("data_volume_throughput_mibps", _THROUGHPUT),),
     ),
     VariableSpec(
         "snapshot_interval_hours",

@@ -1,7 +1,10 @@
 """The AWS APIs the network's nodes and Lambdas call, and so the VPC endpoints it needs.
 
 Nodes have no internet path (no internet or NAT gateway), so every AWS API they or the Lambdas
-in the VPC call needs a VPC endpoint. This table is the one place that lists them: a construct
+in the VPC (health checker, key generation) call needs a VPC endpoint. The lifecycle Lambdas run
+outside the VPC (they call Route 53's API, which has no endpoint).
+``tests/synth/test_reachability.py`` derives the services each caller uses from the code and
+checks that this table and the security groups give a path to each. This table is the one place that lists them: a construct
 that starts calling a new AWS API adds a row here, with who calls it and why. The ``Network``
 construct creates one gateway endpoint per :data:`GATEWAY_ENDPOINTS` row and one interface
 endpoint (private DNS on) per :data:`INTERFACE_ENDPOINTS` row.
@@ -31,10 +34,8 @@ GATEWAY_ENDPOINTS: tuple[EndpointUse, ...] = (
 """Services reached through gateway endpoints (route table entries, no ENIs, no cost)."""
 
 INTERFACE_ENDPOINTS: tuple[EndpointUse, ...] = (
-    EndpointUse(
-        "autoscaling", "lifecycle-hook Lambdas complete hooks; health checker replaces nodes"
-    ),
-    EndpointUse("ec2", "registry Lambdas attach EBS volumes; node bootstrap describes itself"),
+    EndpointUse("autoscaling", "health checker marks nodes unhealthy (replacement)"),
+    EndpointUse("ec2", "agents on the hosts (ECS, SSM, CloudWatch) describe their instance"),
     EndpointUse("ec2messages", "SSM agent on the hosts (Session Manager instead of SSH)"),
     EndpointUse("ecr.api", "ECS agent authenticates to ECR and resolves the Besu image"),
     EndpointUse("ecr.dkr", "ECS agent pulls the Besu image (layers come from S3)"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cdktf import Token
+from cdktf import ITerraformDependable, Token
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
@@ -20,10 +20,24 @@ from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 
-LAUNCH_HOOK_TIMEOUT_SECONDS = 900
-"""How long a launching instance may wait for its slot (the launch Lambda's lease matches)."""
+HOOK_FUNCTION_TIMEOUT_SECONDS = 300
+"""Timeout of the launch and termination functions: each run completes its lifecycle action
+(or undoes and abandons) within it, as its time budget keeps a reserve for that
+(``tests/lambdas/test_time_budgets.py``)."""
+RECONCILER_TIMEOUT_SECONDS = 120
+DELIVERY_MARGIN_SECONDS = 120
+"""From the lifecycle action to the function's start: EventBridge delivery, Lambda's
+asynchronous queue and a cold start."""
+LAUNCH_HOOK_TIMEOUT_SECONDS = HOOK_FUNCTION_TIMEOUT_SECONDS + DELIVERY_MARGIN_SECONDS
+"""How long a launching instance may wait for its slot (the launch Lambda's lease matches).
+
+A run that waits for a slot's release records a heartbeat, which restarts this timeout before
+Lambda retries the event. It must stay well inside Terraform's wait for the group's capacity on
+the first apply (``wait_for_capacity_timeout``, default 10 minutes, for the instances to be
+InService: https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/autoscaling_group#wait_for_capacity_timeout)."""
 TERMINATE_HOOK_TIMEOUT_SECONDS = 600
-"""Drain (120 s) plus detach and snapshot start, with room to spare."""
+"""The termination function's run (stop Besu, drain, unmount, detach, snapshot start; at most
+its timeout) plus the delivery margin, with room to spare."""
 METRIC_NAMESPACE = "BesuStack/Validators"
 
 
@@ -51,14 +65,17 @@ class NodeLifecycle(Construct):
       instance, opens the slot's secret to this instance only, tags the instance with the
       slot's public configuration and completes the hook; on failure it undoes its steps and
       abandons the hook.
-    * The termination hook Lambda: drains the container instance, detaches and snapshots the
-      volume, releases the slot if this instance owns it.
+    * The termination hook Lambda: marks the slot as being released, drains the container
+      instance (ECS stops Besu), unmounts the volume on the host (SSM Run Command), detaches
+      and snapshots it, releases the slot if this instance owns it.
     * The reconciler (every 5 minutes): releases slots of vanished instances and reports stuck
       ones (metric ``SlotsStuck``).
     * A KMS-encrypted dead-letter queue for events the hook functions could not process.
 
-    The functions' IAM is scoped to the network's table, zone, secrets, Auto Scaling group and
-    Network-tagged volumes; EC2 ``Describe*`` calls have no resource-level permissions.
+    The three functions run outside the VPC: they call only AWS APIs, Route 53's among them,
+    which no VPC endpoint serves. The functions' IAM is scoped to the network's table, zone,
+    secrets, Auto Scaling group and Network-tagged volumes; EC2 ``Describe*`` calls have no
+    resource-level permissions.
 
     Attributes: ``zone_id``, ``zone_name``, ``launch_function``, ``termination_function``,
     ``reconciler_function``, ``dead_letter_queue_arn``, ``function_names``.
@@ -81,8 +98,6 @@ class NodeLifecycle(Construct):
         cluster_name: str,
         instance_role_arn: str,
         data_volume: DataVolumeSpec,
-        subnet_ids: Sequence[str],
-        security_group_id: str,
         log_retention_days: float,
     ) -> None:
         super().__init__(scope, id)
@@ -163,7 +178,10 @@ class NodeLifecycle(Construct):
             {
                 "Sid": "CompleteHooksOfTheValidatorGroup",
                 "Effect": "Allow",
-                "Action": "autoscaling:CompleteLifecycleAction",
+                "Action": [
+                    "autoscaling:CompleteLifecycleAction",
+                    "autoscaling:RecordLifecycleActionHeartbeat",
+                ],
                 "Resource": asg_arn,
             },
             {
@@ -209,7 +227,23 @@ class NodeLifecycle(Construct):
                 "Resource": volumes,
                 "Condition": {
                     "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
-                    "ForAllValues:StringEquals": {"aws:TagKeys": ["besu:superseded-by"]},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": [
+                            "besu:superseded-by",
+                            "besu:superseded-slot",
+                            "besu:superseded-at",
+                        ]
+                    },
+                },
+            },
+            {
+                "Sid": "TakeSupersededVolumesOutOfTheirSlot",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteTags",
+                "Resource": volumes,
+                "Condition": {
+                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["Slot"]},
                 },
             },
             {
@@ -281,6 +315,18 @@ class NodeLifecycle(Construct):
                 },
             },
         ]
+        reconciler_only: list[Statement] = [
+            {
+                "Sid": "DeleteSupersededVolumesAfterRetention",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteVolume",
+                "Resource": volumes,
+                "Condition": {
+                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
+                    "StringLike": {"aws:ResourceTag/besu:superseded-by": "vol-*"},
+                },
+            },
+        ]
         termination_only: list[Statement] = [
             {
                 "Sid": "SnapshotNetworkVolumes",
@@ -295,6 +341,31 @@ class NodeLifecycle(Construct):
                 "Action": ["ec2:CreateSnapshot", "ec2:CreateTags"],
                 "Resource": snapshots,
                 "Condition": {"StringEquals": {"aws:RequestTag/Network": naming.network_name}},
+            },
+            {
+                "Sid": "UnmountWithRunShellScript",
+                "Effect": "Allow",
+                "Action": "ssm:SendCommand",
+                "Resource": f"arn:{partition}:ssm:{region}::document/AWS-RunShellScript",
+            },
+            {
+                "Sid": "UnmountOnValidatorInstances",
+                "Effect": "Allow",
+                "Action": "ssm:SendCommand",
+                "Resource": instances,
+                "Condition": {
+                    "StringEquals": {
+                        "ssm:resourceTag/aws:autoscaling:groupName": autoscaling_group_name
+                    }
+                },
+            },
+            {
+                # GetCommandInvocation has no resource-level permissions; it reads the result
+                # of the command above and nothing else of value.
+                "Sid": "ReadUnmountResult",
+                "Effect": "Allow",
+                "Action": "ssm:GetCommandInvocation",
+                "Resource": "*",
             },
             {
                 "Sid": "FindContainerInstances",
@@ -353,11 +424,16 @@ class NodeLifecycle(Construct):
                 description=description,
                 platform=platform,
                 statements=statements,
-                environment=environment,
+                environment={**environment, "FUNCTION_TIMEOUT_SECONDS": str(timeout)},
                 kms_key_arn=kms_key_arn,
                 log_retention_days=log_retention_days,
-                subnet_ids=subnet_ids,
-                security_group_ids=[security_group_id],
+                # Outside the VPC: these functions call only AWS APIs, and Route 53's API has no
+                # VPC endpoint (it is not among the services of
+                # https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html),
+                # so from the isolated subnets ChangeResourceRecordSets could never connect.
+                # Outside a VPC, Lambda reaches every public AWS endpoint
+                # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html).
+                subnet_ids=None,
                 dead_letter_queue_arn=self.dead_letter_queue.arn,
                 timeout_seconds=timeout,
                 reserved_concurrency=concurrency,
@@ -368,7 +444,7 @@ class NodeLifecycle(Construct):
             "launch-hook",
             "launch_handler",
             [*common, *launch_only],
-            300,
+            HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Claims a slot for a launching validator host and gives it the slot's volume, name and key access",
         )
@@ -377,7 +453,7 @@ class NodeLifecycle(Construct):
             "terminate-hook",
             "termination_handler",
             [*common, *termination_only],
-            300,
+            HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Drains a terminating validator host, detaches and snapshots its volume, releases its slot",
         )
@@ -385,11 +461,14 @@ class NodeLifecycle(Construct):
             "reconciler",
             "reconciler",
             "reconcile_handler",
-            common,
-            120,
+            [*common, *reconciler_only],
+            RECONCILER_TIMEOUT_SECONDS,
             1,
             "Releases slots of vanished instances and reports stuck slots",
         )
+        self.event_wiring: list[ITerraformDependable] = []
+        """The rules, targets and invoke permissions: every host must launch after them, or its
+        lifecycle events are lost and it waits out the hook's timeout."""
         self.function_names = {
             "launch": self.launch_function.function_name,
             "terminate": self.termination_function.function_name,
@@ -450,10 +529,10 @@ class NodeLifecycle(Construct):
         )
         # EventBridge invokes asynchronously: Lambda retries twice, then the function's
         # dead-letter queue keeps the event.
-        CloudwatchEventTarget(
+        event_target = CloudwatchEventTarget(
             self, f"{construct_id}_target", rule=rule.name, arn=target.function_arn
         )
-        LambdaPermission(
+        permission = LambdaPermission(
             self,
             f"{construct_id}_permission",
             action="lambda:InvokeFunction",
@@ -461,3 +540,4 @@ class NodeLifecycle(Construct):
             principal="events.amazonaws.com",
             source_arn=rule.arn,
         )
+        self.event_wiring.extend([rule, event_target, permission])

@@ -133,10 +133,12 @@ class PythonFunction(Construct):
     (:mod:`besu_stack.lambda_package`); functions of one stack built from the same package share
     one asset, so the synthesized output and ``modules/`` store each package once.
 
-    Creates the execution role with only ``statements`` plus the AWS-managed policies a VPC
-    function with X-Ray needs (network interfaces, trace segments: both require ``*``), a log
-    group ``/aws/lambda/<name>`` encrypted with ``kms_key_arn`` and kept
-    ``log_retention_days``, and the function itself: in the given subnets and security group,
+    Creates the execution role with only ``statements`` plus the AWS-managed policies the
+    function needs (X-Ray trace segments; for a VPC function also its network interfaces: both
+    require ``*``), a log group ``/aws/lambda/<name>`` encrypted with ``kms_key_arn`` and kept
+    ``log_retention_days``, and the function itself: in the given subnets and security groups
+    (or, when ``subnet_ids`` is ``None``, outside any VPC: Lambda's own network reaches the
+    public AWS endpoints, https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html),
     tracing active, environment encrypted with the KMS key, reserved concurrency as given,
     memory as measured for its package (:data:`MEMORY_MB`) unless ``memory_mb`` is given.
 
@@ -157,8 +159,8 @@ class PythonFunction(Construct):
         environment: Mapping[str, str],
         kms_key_arn: str,
         log_retention_days: float,
-        subnet_ids: Sequence[str],
-        security_group_ids: Sequence[str],
+        subnet_ids: Sequence[str] | None,
+        security_group_ids: Sequence[str] = (),
         handler: str = "handler",
         dead_letter_queue_arn: str | None = None,
         timeout_seconds: int = 60,
@@ -213,7 +215,10 @@ class PythonFunction(Construct):
             name=function_name,
             policy=policy_document([logs, *statements, *extra]),
         )
-        for managed in ("service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"):
+        managed_policies = ["AWSXRayDaemonWriteAccess"]
+        if subnet_ids is not None:
+            managed_policies.insert(0, "service-role/AWSLambdaVPCAccessExecutionRole")
+        for managed in managed_policies:
             IamRolePolicyAttachment(
                 self,
                 managed.rsplit("/", 1)[-1],
@@ -237,8 +242,12 @@ class PythonFunction(Construct):
             kms_key_arn=kms_key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(environment)),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            vpc_config=LambdaFunctionVpcConfig(
-                subnet_ids=list(subnet_ids), security_group_ids=list(security_group_ids)
+            vpc_config=(
+                LambdaFunctionVpcConfig(
+                    subnet_ids=list(subnet_ids), security_group_ids=list(security_group_ids)
+                )
+                if subnet_ids is not None
+                else None
             ),
             dead_letter_config=(
                 LambdaFunctionDeadLetterConfig(target_arn=dead_letter_queue_arn)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from cdktf import Fn, TerraformResourceLifecycle, Token
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret import DataAwsSecretsmanagerSecret
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import SecretsmanagerSecretPolicy
@@ -18,6 +19,7 @@ from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 from besu_stack.constructs.state_bucket import SecureBucket
+from besu_stack.lambda_kernel import slots
 
 GENESIS_OBJECT_KEY = "genesis.json"
 STATIC_NODES_OBJECT_KEY = "static-nodes.json"
@@ -27,7 +29,7 @@ SECRET_RECOVERY_WINDOW_DAYS = 30
 
 def secret_name(naming: Naming, slot: int) -> str:
     """Secrets Manager name of a slot's node key (the key Lambda derives the same name)."""
-    return f"{naming.network_name}/validator-{slot}/key"
+    return slots.secret_name(naming.network_name, slot)
 
 
 class ValidatorKeys(Construct):
@@ -69,10 +71,18 @@ class ValidatorKeys(Construct):
         subnet_ids: Sequence[str],
         security_group_id: str,
         reader_role_arns: Sequence[str] = (),
+        adopt_secrets: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        self.secrets = [
-            SecretsmanagerSecret(
+        # Adopted secrets (bring your own keys) exist before the first apply and are read, not
+        # managed: Terraform never writes their value, and the key Lambda uses the key they
+        # hold as it is (it never overwrites a key). Terraform still writes their policy.
+        self.secrets: list[SecretsmanagerSecret | DataAwsSecretsmanagerSecret] = [
+            DataAwsSecretsmanagerSecret(
+                self, f"adopted_slot_{slot}", name=secret_name(naming, slot)
+            )
+            if adopt_secrets
+            else SecretsmanagerSecret(
                 self,
                 f"slot_{slot}",
                 name=secret_name(naming, slot),
@@ -173,8 +183,10 @@ class ValidatorKeys(Construct):
         )
 
         allowed = sorted({self.function.role_arn, *reader_role_arns})
+        self.secret_policies: list[SecretsmanagerSecretPolicy] = []
+        """The initial secret policies (hosts must start after them: see NodeLifecycle)."""
         for slot, secret in enumerate(self.secrets):
-            SecretsmanagerSecretPolicy(
+            policy = SecretsmanagerSecretPolicy(
                 self,
                 f"slot_{slot}_policy",
                 secret_arn=secret.arn,
@@ -199,6 +211,7 @@ class ValidatorKeys(Construct):
                     ]
                 ),
             )
+            self.secret_policies.append(policy)
 
         self.invocation = LambdaInvocation(
             self,

@@ -102,6 +102,20 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         "for every log object with no consumer.",
         _STATE_STACK,
     ),
+    # --- network stack: node lifecycle (besu_stack/constructs/node_lifecycle.py) ------------
+    *(
+        Suppression(
+            "CKV_AWS_117",
+            f"resource.node_lifecycle_{function}_function_*",
+            "Runs outside the VPC on purpose: it calls only AWS APIs, one of them Route 53's "
+            "(ChangeResourceRecordSets), which has no VPC endpoint, and the isolated subnets "
+            "have no NAT. Outside a VPC, Lambda reaches the public AWS endpoints over TLS with "
+            "SigV4; the function has no inbound path and reads no node. "
+            "tests/synth/test_reachability.py proves the path to every service it calls.",
+            _NETWORK_STACK,
+        )
+        for function in ("launch", "termination", "reconciler")
+    ),
     # --- network stack: validator keys (besu_stack/constructs/validator_keys.py) ------------
     Suppression(
         "CKV2_AWS_57",

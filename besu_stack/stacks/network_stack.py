@@ -145,6 +145,7 @@ class BesuNetworkStack(TerraformStack):
             log_retention_days=inputs.number("log_retention_days"),
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.control_plane_security_group_id,
+            adopt_secrets=settings.key_secrets == "adopt",
         )
 
         # Names the hooks, alarms and IAM need before the fleet exists (no dependency cycle).
@@ -177,8 +178,6 @@ class BesuNetworkStack(TerraformStack):
                 iops=inputs.number("data_volume_iops"),
                 throughput_mibps=inputs.number("data_volume_throughput_mibps"),
             ),
-            subnet_ids=self.network.subnet_ids,
-            security_group_id=self.network.control_plane_security_group_id,
             log_retention_days=inputs.number("log_retention_days"),
         )
         self.health_check = HealthCheck(
@@ -273,9 +272,17 @@ class BesuNetworkStack(TerraformStack):
                 self.monitoring.alarm_names["network_stalled"],
                 self.monitoring.alarm_names["validators_online"],
             ],
+            # First apply: no host may launch before its lifecycle events can reach the hooks
+            # (rules, targets, permissions), before the key Lambda wrote the genesis and the
+            # registry, or before Terraform wrote the secrets' initial policies (written later,
+            # they would replace the launch hook's grant: ignore_changes does not apply on
+            # create).
             depends_on=[
                 self.node_lifecycle.launch_function.function,
                 self.node_lifecycle.termination_function.function,
+                *self.node_lifecycle.event_wiring,
+                self.validator_keys.invocation,
+                *self.validator_keys.secret_policies,
             ],
         )
 

@@ -47,6 +47,7 @@ from typing import TypeVar
 
 from besu_stack.besu.bft import quorum
 from besu_stack.besu.protocol import Protocol, check_protocol
+from besu_stack.lambda_kernel.env import EnvReader
 
 from .decisions import Thresholds
 from .errors import ConfigError
@@ -134,56 +135,20 @@ class HealthConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HealthConfig:
         """Read and validate the configuration; raise :class:`ConfigError` naming the variable."""
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(
-                    f"environment variable {name} is required and is missing or empty"
-                )
-            return value
-
-        def optional(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        def number(name: str, text: str, low: float, high: float) -> float:
-            try:
-                value = float(text)
-            except ValueError as exc:
-                raise ConfigError(f"{name} must be a number, got {text!r}") from exc
-            if not math.isfinite(value) or not low <= value <= high:
-                raise ConfigError(f"{name} must be from {low:g} to {high:g}, got {text!r}")
-            return value
-
-        def whole(name: str, text: str, low: int, high: int) -> int:
-            if not text.isdigit():
-                raise ConfigError(f"{name} must be a whole number, got {text!r}")
-            value = int(text)
-            if not low <= value <= high:
-                raise ConfigError(f"{name} must be from {low} to {high}, got {text!r}")
-            return value
-
-        def opt_whole(name: str, low: int, high: int) -> int | None:
-            text = optional(name)
-            return None if text is None else whole(name, text, low, high)
-
-        def opt_number(name: str, low: float, high: float) -> float | None:
-            text = optional(name)
-            return None if text is None else number(name, text, low, high)
+        read = EnvReader(env, ConfigError)
+        required = read.required
+        optional = read.optional
+        opt_whole = read.optional_whole
+        opt_number = read.optional_number
 
         try:
             protocol = check_protocol(required("CONSENSUS_PROTOCOL"))
         except ValueError as exc:
             raise ConfigError(f"CONSENSUS_PROTOCOL: {exc}") from exc
-        enabled_text = (optional("REMEDIATION_ENABLED") or "true").lower()
-        if enabled_text not in ("true", "false"):
-            raise ConfigError(f"REMEDIATION_ENABLED must be true or false, got {enabled_text!r}")
+        remediation_enabled = read.boolean("REMEDIATION_ENABLED", True)
         day = 86_400.0
         thresholds = ThresholdSettings(
-            block_period_seconds=number(
-                "BLOCK_PERIOD_SECONDS", required("BLOCK_PERIOD_SECONDS"), 1, 3600
-            ),
+            block_period_seconds=read.number("BLOCK_PERIOD_SECONDS", 1, 3600),
             max_blocks_behind=opt_whole("MAX_BLOCKS_BEHIND", 1, 1_000_000),
             stall_window_seconds=opt_number("STALL_WINDOW_SECONDS", 1, day),
             min_peers=opt_whole("MIN_PEERS", 0, 1000),
@@ -193,7 +158,7 @@ class HealthConfig:
             failures_before_action=_default(opt_whole("FAILURES_BEFORE_ACTION", 1, 100), 3),
             cooldown_seconds=_default(opt_number("REMEDIATION_COOLDOWN_SECONDS", 0, day), 900.0),
             startup_grace_seconds=opt_number("STARTUP_GRACE_SECONDS", 0, day),
-            remediation_enabled=enabled_text == "true",
+            remediation_enabled=remediation_enabled,
         )
         return cls(
             registry_table_name=required("REGISTRY_TABLE_NAME"),

@@ -29,8 +29,17 @@ Remediation (per node, a small state machine persisted in :class:`NodeState`):
 * A node in remediation returns to ``ok`` after T consecutive passing checks.
 * A new instance in a slot whose previous instance was in remediation starts in ``recovering``:
   it still counts as in remediation until it passes T checks.
-* At most f = floor((n - 1) / 3) nodes are in remediation at once. Slots without a running node
-  count against that budget too: each is a validator the network is already missing.
+* A remediation that cannot happen escalates: when a restart call fails (the host is no ECS
+  container instance, no task runs there, or AWS refuses), the next eligible run replaces the
+  instance instead; a replacement that fails is retried, and after
+  ``MAX_FAILED_REMEDIATIONS`` failed calls the checker gives up on the node (``given_up``: an
+  alarm's business, metric ``RemediationsGivenUp``) until it passes T checks or a new instance
+  takes the slot. A given-up node no longer holds a share of the budget, so another node can
+  be repaired (a failed bootstrap must not halt every repair).
+* At most f = floor((n - 1) / 3) nodes may be unavailable when the checker acts on one more:
+  slots without a running node, nodes in remediation, nodes still booting (in their start-up
+  grace and not passing) and nodes failing below the threshold all count, because each is a
+  validator the network is not getting votes from right now.
 * No action within ``cooldown_seconds`` of the node's previous action.
 * No action at all while the network head has not advanced for ``stall_window_seconds`` (or no
   node answers): a network-wide stall is not a node fault, and replacing nodes cannot fix it.
@@ -46,8 +55,10 @@ from typing import Literal
 
 from besu_stack.besu.bft import max_faulty
 
-Stage = Literal["ok", "restarted", "replaced", "recovering"]
-STAGES: tuple[Stage, ...] = ("ok", "restarted", "replaced", "recovering")
+Stage = Literal["ok", "restarted", "replaced", "recovering", "given_up"]
+STAGES: tuple[Stage, ...] = ("ok", "restarted", "replaced", "recovering", "given_up")
+MAX_FAILED_REMEDIATIONS = 3
+"""Failed remediation calls on one node before the checker gives up on it."""
 
 
 class Reason(enum.StrEnum):
@@ -85,6 +96,8 @@ class Action(enum.StrEnum):
     """Would act, but remediation is turned off (observe-only)."""
     REMEDIATION_FAILED = "remediation_failed"
     """Set by the run, not by :func:`decide`: the restart or replacement call failed."""
+    GIVEN_UP = "given_up"
+    """Failing, but remediation failed ``MAX_FAILED_REMEDIATIONS`` times: no more attempts."""
     SKIPPED_CONCURRENT = "skipped_concurrent_update"
     """Set by the run: another run updated the node's state first, or the slot changed owner."""
 
@@ -138,6 +151,8 @@ class NodeState:
     stage: Stage = "ok"
     stage_since: float | None = None
     last_action_at: float | None = None
+    failed_remediations: int = 0
+    """Consecutive remediation calls that failed on this instance."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +167,9 @@ class NodeDecision:
     state: NodeState
     """The state to persist when the action (if any) succeeds."""
     state_if_action_fails: NodeState
-    """The state to persist when the remediation call fails (stage unchanged)."""
+    """The state to persist when the remediation call fails: stage unchanged (or
+    ``given_up`` after ``MAX_FAILED_REMEDIATIONS``), the failure counted so that the next
+    eligible run escalates a restart to a replacement."""
     evidence: Mapping[str, object]
 
 
@@ -345,21 +362,37 @@ def decide(
                 w.action = Action.NONE
             elif w.state.passes >= t:
                 w.action = Action.RECOVERED
-                w.state = dataclasses.replace(w.state, stage="ok", stage_since=None)
+                w.state = dataclasses.replace(
+                    w.state, stage="ok", stage_since=None, failed_remediations=0
+                )
             else:
                 w.action = Action.WAIT
+        elif stage == "given_up":
+            w.action = Action.GIVEN_UP
         elif w.in_grace:
             w.action = Action.GRACE
         elif w.state.failures < t:
             w.action = Action.OBSERVE if stage == "ok" else Action.WAIT
-        elif stage in ("ok", "recovering"):
+        elif stage in ("ok", "recovering") and w.state.failed_remediations == 0:
             w.candidate = Action.RESTART_TASK
         else:
+            # Restarted without recovering, or a restart that could not happen: replace.
             w.candidate = Action.REPLACE_INSTANCE
 
     f = max_faulty(validator_count) if validator_count >= 1 else 0
     missing = max(0, validator_count - len(work))
-    in_remediation = sum(1 for w in work if w.state.stage != "ok") + missing
+    remediating = {id(w) for w in work if w.state.stage not in ("ok", "given_up")}
+    in_remediation = len(remediating) + missing
+    # Also unavailable right now, though not (yet) candidates: nodes booting (in their grace,
+    # not passing) and nodes failing below the threshold, outside remediation.
+    failing_below = sum(
+        1
+        for w in work
+        if w.candidate is None
+        and w.reasons
+        and id(w) not in remediating
+        and w.state.stage != "given_up"  # given up: its share of the budget is free again
+    )
     # Nodes already in remediation first (they use no new budget), then the longest failing.
     candidates = sorted(
         (w for w in work if w.candidate is not None),
@@ -378,7 +411,7 @@ def decide(
             w.evidence["cooldown_remaining_seconds"] = round(
                 thresholds.cooldown_seconds - (now - last_action), 3
             )
-        elif needs_budget and in_remediation >= f:
+        elif needs_budget and in_remediation + failing_below >= f:
             w.action = Action.DEFERRED_QUORUM
         else:
             w.action = w.candidate
@@ -390,6 +423,13 @@ def decide(
     validators_online = 0
     for w in work:
         before_action = w.state
+        failed = before_action.failed_remediations + 1
+        if_fails = dataclasses.replace(
+            before_action,
+            failed_remediations=failed,
+            stage="given_up" if failed >= MAX_FAILED_REMEDIATIONS else before_action.stage,
+            stage_since=now if failed >= MAX_FAILED_REMEDIATIONS else before_action.stage_since,
+        )
         if w.action in REMEDIATIONS:
             new_stage: Stage = "restarted" if w.action is Action.RESTART_TASK else "replaced"
             w.state = dataclasses.replace(
@@ -418,7 +458,7 @@ def decide(
                 reasons=w.reasons,
                 healthy=healthy,
                 state=w.state,
-                state_if_action_fails=before_action,
+                state_if_action_fails=if_fails,
                 evidence=dict(w.evidence),
             )
         )

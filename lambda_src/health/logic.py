@@ -5,8 +5,10 @@
 3. :func:`~.decisions.decide` what to do with each node (pure).
 4. For each node, persist its new state with a conditional update *before* acting, so an
    overlapping run cannot act on the same node twice; then restart its task or mark its instance
-   unhealthy. When the action fails, the state is written back without the stage change, so
-   the next run tries again.
+   unhealthy. When the action fails (a :class:`RemediationError` or any AWS error), the state
+   is written back without the stage change and with the failure counted, so the next run
+   escalates (a restart that cannot happen becomes a replacement; see ``decisions``). An AWS
+   error on one node is contained to that node: the run goes on with the others.
 5. Log every decision with its evidence and publish per-node and network metrics.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from besu_stack.lambda_log import JsonLogger
 
@@ -85,6 +89,7 @@ def _network_metrics(
         Metric("NodesInRemediation", net.in_remediation, dims),
         Metric("MissingSlots", net.missing_slots, dims),
         Metric("Remediations", sum(executed.get(a, 0) for a in REMEDIATIONS), dims),
+        Metric("RemediationsGivenUp", executed.get(Action.GIVEN_UP, 0), dims),
     ]
     if net.network_head is not None:
         metrics.append(Metric("NetworkBlockHeight", net.network_head, dims))
@@ -109,7 +114,7 @@ def _act(
             return True, {"stopped_tasks": tasks}
         stores.fleet.replace_instance(node.instance_id)
         return True, {"autoscaling_group": config.autoscaling_group_name}
-    except RemediationError as exc:
+    except (RemediationError, ClientError, BotoCoreError) as exc:
         log.error(
             "remediation failed",
             slot=node.slot,
@@ -142,9 +147,21 @@ def run_check(
         action = node.action
         outcome: dict[str, Any] = {}
         state = node.state
-        revision = stores.registry.save_health(
-            node.slot, node.instance_id, state, item.health_revision
-        )
+        try:
+            revision = stores.registry.save_health(
+                node.slot, node.instance_id, state, item.health_revision
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Contained: this node is checked again next run; the others go on now.
+            log.error(
+                "node state not saved; node skipped this run",
+                slot=node.slot,
+                instance_id=node.instance_id,
+                error=type(exc).__name__,
+            )
+            executed[Action.SKIPPED_CONCURRENT] = executed.get(Action.SKIPPED_CONCURRENT, 0) + 1
+            results.append({"slot": node.slot, "decision": "skipped_aws_error"})
+            continue
         if revision is None:
             log.warning(
                 "state changed concurrently; node skipped this run",
@@ -157,9 +174,16 @@ def run_check(
         elif action in REMEDIATIONS:
             done, outcome = _act(config, stores, log, node)
             if not done:
-                stores.registry.save_health(
-                    node.slot, node.instance_id, node.state_if_action_fails, revision
-                )
+                try:
+                    stores.registry.save_health(
+                        node.slot, node.instance_id, node.state_if_action_fails, revision
+                    )
+                except (ClientError, BotoCoreError) as exc:
+                    log.error(
+                        "failed remediation not recorded",
+                        slot=node.slot,
+                        error=type(exc).__name__,
+                    )
                 action = Action.REMEDIATION_FAILED
         executed[action] = executed.get(action, 0) + 1
         level = log.warning if node.reasons or action is not Action.NONE else log.info

@@ -33,21 +33,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from besu_stack.lambda_kernel.aws import aws_client
+from besu_stack.lambda_kernel.aws import error_code as _error_code
+from besu_stack.lambda_kernel.slots import IN_USE
 
 from .decisions import STAGES, NodeState
 from .errors import RemediationError
 from .rpc import endpoint_hosts
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
-STATUS_IN_USE = "in_use"
+STATUS_IN_USE = IN_USE
 _METRICS_PER_CALL = 150
-
-
-def _error_code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)
@@ -88,6 +85,7 @@ def state_to_item(state: NodeState, revision: int) -> dict[str, Any]:
         "first_seen": {"N": repr(float(state.first_seen))},
         "failures": {"N": str(state.failures)},
         "passes": {"N": str(state.passes)},
+        "failed_remediations": {"N": str(state.failed_remediations)},
     }
     optional: dict[str, int | float | None] = {
         "last_head": state.last_head,
@@ -115,6 +113,7 @@ def state_from_item(health: Mapping[str, object]) -> NodeState | None:
     last_head = health.get("last_head")
     failures = health.get("failures")
     passes = health.get("passes")
+    failed = health.get("failed_remediations")
     return NodeState(
         instance_id=instance_id,
         first_seen=first_seen,
@@ -125,6 +124,7 @@ def state_from_item(health: Mapping[str, object]) -> NodeState | None:
         stage=stage,
         stage_since=_opt_float(health.get("stage_since")),
         last_action_at=_opt_float(health.get("last_action_at")),
+        failed_remediations=failed if isinstance(failed, int) else 0,
     )
 
 
@@ -337,13 +337,13 @@ class Stores:
     ) -> Stores:
         """Build the stores on default boto3 clients (region and endpoint from the environment)."""
         return cls(
-            registry=Registry(boto3.client("dynamodb", config=_BOTO_CONFIG), table_name),
+            registry=Registry(aws_client("dynamodb"), table_name),
             fleet=Fleet(
-                boto3.client("ecs", config=_BOTO_CONFIG),
-                boto3.client("autoscaling", config=_BOTO_CONFIG),
+                aws_client("ecs"),
+                aws_client("autoscaling"),
                 cluster,
                 service,
                 group_name,
             ),
-            metrics=MetricsPublisher(boto3.client("cloudwatch", config=_BOTO_CONFIG), namespace),
+            metrics=MetricsPublisher(aws_client("cloudwatch"), namespace),
         )

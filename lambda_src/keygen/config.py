@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from besu_stack.besu.extra_data import Protocol, check_protocol
 from besu_stack.besu.genesis import GenesisOptions
 from besu_stack.besu.keys import DEFAULT_P2P_PORT, enode_url
+from besu_stack.lambda_kernel import slots
+from besu_stack.lambda_kernel.env import EnvReader
 
 from .errors import ConfigError
 
@@ -59,23 +61,16 @@ class KeygenConfig:
 
     def secret_name(self, slot: int) -> str:
         """The Secrets Manager name of a slot's node key."""
-        return f"{self.secret_name_prefix}/validator-{slot}/key"
+        return slots.secret_name(self.secret_name_prefix, slot)
 
     def host(self, slot: int) -> str:
         """The stable DNS name of a slot's node in the private zone."""
-        return f"validator-{slot}.{self.private_zone_domain}"
+        return slots.host_name(slot, self.private_zone_domain)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KeygenConfig:
         """Read and validate the configuration; raise :class:`ConfigError` naming the variable."""
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(
-                    f"environment variable {name} is required and is missing or empty"
-                )
-            return value
+        required = EnvReader(env, ConfigError).required
 
         prefix = required("SECRET_NAME_PREFIX").rstrip("/")
         try:

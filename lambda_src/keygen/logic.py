@@ -29,6 +29,7 @@ from typing import Any
 from besu_stack.besu.extra_data import decode_extra_data
 from besu_stack.besu.genesis import build_genesis, genesis_json, static_nodes
 from besu_stack.besu.keys import NodeKey, normalize_address
+from besu_stack.lambda_kernel.slots import AVAILABLE
 from besu_stack.lambda_log import JsonLogger
 
 from .config import KeygenConfig
@@ -47,7 +48,7 @@ from .store import Stores
 MAX_VALIDATORS = 100
 """Upper bound on ``validator_count``, a guard against typos (BFT networks stay far below it)."""
 
-REGISTRY_STATUS_AVAILABLE = "available"
+REGISTRY_STATUS_AVAILABLE = AVAILABLE
 REGISTRY_ITEM_VERSION = 1
 _TOKEN_NAMESPACE = uuid.UUID("5b0f6a52-3c55-4f4e-9f3e-6d1c2a3b4e01")
 _RUNBOOK = 'see README.md, "Adding a validator to a live network"'

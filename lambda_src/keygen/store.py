@@ -10,15 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-
-
-def _error_code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+from besu_stack.lambda_kernel.aws import aws_client
+from besu_stack.lambda_kernel.aws import error_code as _error_code
 
 
 @dataclass(frozen=True)
@@ -187,7 +182,7 @@ class Stores:
     def from_boto3(cls, table_name: str, bucket: str, kms_key_id: str) -> Stores:
         """Build the stores on default boto3 clients (region and endpoint from the environment)."""
         return cls(
-            secrets=SecretStore(boto3.client("secretsmanager", config=_BOTO_CONFIG)),
-            registry=Registry(boto3.client("dynamodb", config=_BOTO_CONFIG), table_name),
-            bucket=ArtifactBucket(boto3.client("s3", config=_BOTO_CONFIG), bucket, kms_key_id),
+            secrets=SecretStore(aws_client("secretsmanager")),
+            registry=Registry(aws_client("dynamodb"), table_name),
+            bucket=ArtifactBucket(aws_client("s3"), bucket, kms_key_id),
         )

@@ -1,7 +1,9 @@
 """The configuration of the three lifecycle functions, read once from the environment.
 
 A required variable that is missing or empty raises :class:`ConfigError` naming it at cold start.
-Optional variables have the documented default; an invalid value is an error, never ignored.
+An optional variable that is missing or empty takes the documented default (the rule of
+:mod:`besu_stack.lambda_kernel.env`, the same in every function); an invalid value is an error,
+never ignored.
 
 ================================  =============================================================
 variable                          meaning
@@ -13,9 +15,9 @@ variable                          meaning
 ``PRIVATE_ZONE_DOMAIN``           its domain; slot ``i`` is ``validator-<i>.<domain>``
 ``INSTANCE_ROLE_ARN``             the validators' instance role (named in secret policies)
 ``DATA_VOLUME_KMS_KEY_ID``        customer-managed KMS key (id or ARN) of the data volumes
-``DATA_VOLUME_SIZE_GIB``          gp3 size in GiB (1-16384)
-``DATA_VOLUME_IOPS``              gp3 IOPS (3000-80000)
-``DATA_VOLUME_THROUGHPUT_MIBPS``  gp3 throughput in MiB/s (125-2000)
+``DATA_VOLUME_SIZE_GIB``          gp3 size in GiB (the ranges of
+``DATA_VOLUME_IOPS``              :mod:`besu_stack.lambda_kernel.volumes`, which the
+``DATA_VOLUME_THROUGHPUT_MIBPS``  Terraform variables validate against too)
 ``ARTIFACT_BUCKET_NAME``          bucket holding the network files (written by keygen)
 ``DATA_VOLUME_DEVICE``            device name for attach_volume; default ``/dev/xvdf``
 ``GENESIS_OBJECT_KEY``            default ``genesis.json``
@@ -28,7 +30,22 @@ variable                          meaning
 ``SNAPSHOT_ON_TERMINATION``       ``true``/``false``: snapshot the volume after detaching it on
                                   termination (source of cross-AZ restores); default ``true``
 ``ECS_CLUSTER_NAME``              when set, the termination hook drains the container instance
-``DRAIN_WAIT_SECONDS``            wait for the drained instance's tasks to stop; default 120
+``DRAIN_WAIT_SECONDS``            wait for the drained instance's tasks to stop; default 150
+                                  (longer than the container stop timeout, so ECS stops Besu
+                                  before the volume goes)
+``FUNCTION_TIMEOUT_SECONDS``      the function's own timeout, the invocation's time budget;
+                                  default 300
+``RELEASE_WAIT_SECONDS``          how long a launch waits for a slot its terminating owner is
+                                  releasing; default 150
+``SNAPSHOT_WAIT_SECONDS``         how long a cross-AZ restore waits for the termination
+                                  snapshot to complete; default 120
+``MIN_CLAIM_AGE_SECONDS``         the reconciler frees no slot claimed more recently; default
+                                  300
+``RECONCILE_CONFIRM_SECONDS``     the reconciler frees a slot only when its owner was seen gone
+                                  this long before (a second look); default 240
+``SUPERSEDED_RETENTION_DAYS``     the reconciler deletes a volume superseded by a cross-AZ
+                                  restore this many days later (its snapshots stay under the
+                                  snapshot retention); default 14
 ``METRIC_NAMESPACE``              CloudWatch namespace; default ``BesuStack/Validators``
 ================================  =============================================================
 """
@@ -39,10 +56,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from besu_stack.lambda_kernel import volumes
+from besu_stack.lambda_kernel.env import EnvReader
+from besu_stack.lambda_kernel.slots import host_name
+
 from .errors import ConfigError
 
 _DEVICE_RE = re.compile(r"/dev/(sd|xvd)[f-p]")
-_DOMAIN_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
 
 
 @dataclass(frozen=True)
@@ -68,87 +88,59 @@ class LifecycleConfig:
     volume_wait_seconds: int = 60
     snapshot_on_termination: bool = True
     ecs_cluster_name: str | None = None
-    drain_wait_seconds: int = 120
+    drain_wait_seconds: int = 150
     metric_namespace: str = "BesuStack/Validators"
+    function_timeout_seconds: int = 300
+    release_wait_seconds: int = 150
+    snapshot_wait_seconds: int = 120
+    min_claim_age_seconds: int = 300
+    reconcile_confirm_seconds: int = 240
+    superseded_retention_days: int = 14
 
     def host(self, slot: int) -> str:
         """The stable DNS name of a slot's node."""
-        return f"validator-{slot}.{self.private_zone_domain}"
+        return host_name(slot, self.private_zone_domain)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LifecycleConfig:
         """Read and validate the configuration; raise :class:`ConfigError` naming the variable."""
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(
-                    f"environment variable {name} is required and is missing or empty"
-                )
-            return value
-
-        def optional(name: str, default: str) -> str:
-            value = env.get(name)
-            if value is None:
-                return default
-            if not value.strip():
-                raise ConfigError(f"environment variable {name} is set but empty")
-            return value.strip()
-
-        def whole(name: str, text: str, low: int, high: int) -> int:
-            if not text.isdigit() or not low <= int(text) <= high:
-                raise ConfigError(
-                    f"{name} must be a whole number from {low} to {high}, got {text!r}"
-                )
-            return int(text)
-
-        domain = required("PRIVATE_ZONE_DOMAIN").rstrip(".").lower()
-        if not _DOMAIN_RE.fullmatch(domain):
-            raise ConfigError(f"PRIVATE_ZONE_DOMAIN is not a DNS domain: {domain!r}")
-        role = required("INSTANCE_ROLE_ARN")
+        read = EnvReader(env, ConfigError)
+        role = read.required("INSTANCE_ROLE_ARN")
         if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", role):
             raise ConfigError(f"INSTANCE_ROLE_ARN is not an IAM role ARN: {role!r}")
-        device = optional("DATA_VOLUME_DEVICE", "/dev/xvdf")
+        device = read.text("DATA_VOLUME_DEVICE", "/dev/xvdf")
         if not _DEVICE_RE.fullmatch(device):
             raise ConfigError(
                 f"DATA_VOLUME_DEVICE must be /dev/sd[f-p] or /dev/xvd[f-p], got {device!r}"
             )
-        snapshot = optional("SNAPSHOT_ON_TERMINATION", "true").lower()
-        if snapshot not in ("true", "false"):
-            raise ConfigError(f"SNAPSHOT_ON_TERMINATION must be true or false, got {snapshot!r}")
-        cluster = env.get("ECS_CLUSTER_NAME", "").strip() or None
         return cls(
-            network_name=required("NETWORK_NAME"),
-            registry_table_name=required("REGISTRY_TABLE_NAME"),
-            private_zone_id=required("PRIVATE_ZONE_ID"),
-            private_zone_domain=domain,
+            network_name=read.required("NETWORK_NAME"),
+            registry_table_name=read.required("REGISTRY_TABLE_NAME"),
+            private_zone_id=read.required("PRIVATE_ZONE_ID"),
+            private_zone_domain=read.domain("PRIVATE_ZONE_DOMAIN"),
             instance_role_arn=role,
-            volume_kms_key_id=required("DATA_VOLUME_KMS_KEY_ID"),
-            volume_size_gib=whole(
-                "DATA_VOLUME_SIZE_GIB", required("DATA_VOLUME_SIZE_GIB"), 1, 16384
+            volume_kms_key_id=read.required("DATA_VOLUME_KMS_KEY_ID"),
+            volume_size_gib=read.whole("DATA_VOLUME_SIZE_GIB", *volumes.SIZE_GIB_RANGE),
+            volume_iops=read.whole("DATA_VOLUME_IOPS", *volumes.IOPS_RANGE),
+            volume_throughput=read.whole(
+                "DATA_VOLUME_THROUGHPUT_MIBPS", *volumes.THROUGHPUT_MIBPS_RANGE
             ),
-            volume_iops=whole("DATA_VOLUME_IOPS", required("DATA_VOLUME_IOPS"), 3000, 80000),
-            volume_throughput=whole(
-                "DATA_VOLUME_THROUGHPUT_MIBPS", required("DATA_VOLUME_THROUGHPUT_MIBPS"), 125, 2000
-            ),
-            artifact_bucket_name=required("ARTIFACT_BUCKET_NAME"),
+            artifact_bucket_name=read.required("ARTIFACT_BUCKET_NAME"),
             volume_device=device,
-            genesis_object_key=optional("GENESIS_OBJECT_KEY", "genesis.json"),
-            static_nodes_object_key=optional("STATIC_NODES_OBJECT_KEY", "static-nodes.json"),
-            dns_ttl_seconds=whole("DNS_TTL_SECONDS", optional("DNS_TTL_SECONDS", "30"), 0, 86400),
-            launch_lease_seconds=whole(
-                "LAUNCH_LEASE_SECONDS", optional("LAUNCH_LEASE_SECONDS", "900"), 30, 7200
-            ),
-            stuck_after_seconds=whole(
-                "STUCK_AFTER_SECONDS", optional("STUCK_AFTER_SECONDS", "1800"), 60, 604800
-            ),
-            volume_wait_seconds=whole(
-                "VOLUME_WAIT_SECONDS", optional("VOLUME_WAIT_SECONDS", "60"), 0, 600
-            ),
-            snapshot_on_termination=snapshot == "true",
-            ecs_cluster_name=cluster,
-            drain_wait_seconds=whole(
-                "DRAIN_WAIT_SECONDS", optional("DRAIN_WAIT_SECONDS", "120"), 0, 600
-            ),
-            metric_namespace=optional("METRIC_NAMESPACE", "BesuStack/Validators"),
+            genesis_object_key=read.text("GENESIS_OBJECT_KEY", "genesis.json"),
+            static_nodes_object_key=read.text("STATIC_NODES_OBJECT_KEY", "static-nodes.json"),
+            dns_ttl_seconds=read.whole("DNS_TTL_SECONDS", 0, 86400, 30),
+            launch_lease_seconds=read.whole("LAUNCH_LEASE_SECONDS", 30, 7200, 900),
+            stuck_after_seconds=read.whole("STUCK_AFTER_SECONDS", 60, 604800, 1800),
+            volume_wait_seconds=read.whole("VOLUME_WAIT_SECONDS", 0, 600, 60),
+            snapshot_on_termination=read.boolean("SNAPSHOT_ON_TERMINATION", True),
+            ecs_cluster_name=read.optional("ECS_CLUSTER_NAME"),
+            drain_wait_seconds=read.whole("DRAIN_WAIT_SECONDS", 0, 600, 150),
+            metric_namespace=read.text("METRIC_NAMESPACE", "BesuStack/Validators"),
+            function_timeout_seconds=read.whole("FUNCTION_TIMEOUT_SECONDS", 30, 900, 300),
+            release_wait_seconds=read.whole("RELEASE_WAIT_SECONDS", 0, 600, 150),
+            snapshot_wait_seconds=read.whole("SNAPSHOT_WAIT_SECONDS", 0, 600, 120),
+            min_claim_age_seconds=read.whole("MIN_CLAIM_AGE_SECONDS", 0, 86400, 300),
+            reconcile_confirm_seconds=read.whole("RECONCILE_CONFIRM_SECONDS", 0, 86400, 240),
+            superseded_retention_days=read.whole("SUPERSEDED_RETENTION_DAYS", 1, 3650, 14),
         )

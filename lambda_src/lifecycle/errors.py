@@ -37,3 +37,7 @@ class VolumeBusyError(LifecycleError):
 
 class DuplicateDeliveryError(LifecycleError):
     """A concurrent delivery of the same launch event owns the instance's slot."""
+
+
+class SlotBeingReleasedError(LifecycleError):
+    """No slot is free yet, but a terminating owner is releasing one: retry, do not abandon."""

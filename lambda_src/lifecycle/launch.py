@@ -13,21 +13,44 @@ Steps (each idempotent, so a retried event resumes where a failed or crashed run
 8. end the launch lease in the registry;
 9. complete the lifecycle action with ``CONTINUE``.
 
-When a step fails, what this run holds is undone in reverse order (secret access withdrawn,
-volume detached, slot released) and the action is completed with ``ABANDON`` (Auto Scaling then
-terminates the instance). A run that dies without undoing leaves a lease that the reconciler
-clears once Auto Scaling has terminated the instance (the hook's timeout result is ABANDON).
+Lifecycle events arrive at least once (EventBridge targets and Lambda's asynchronous queue
+may deliver one event more than once, https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html),
+so a run never undoes what it did not do itself:
+
+* a slot the instance already owns and that was handed over (a duplicate of a finished launch)
+  is left alone: the run only completes the action again;
+* when a step fails before the node configuration is published, the run undoes the steps *it*
+  did, in reverse order (secret access it granted withdrawn, volume it attached detached,
+  volume it created and nobody recorded deleted, slot it claimed released) and completes the
+  action with ``ABANDON`` (Auto Scaling then terminates the instance);
+* once the node configuration is published the host may start Besu, so nothing is undone: the
+  error propagates and the event is retried (the run resumes), or the hook times out and the
+  termination hook takes the slot back with Besu stopped.
+
+A slot whose owner is terminating (its termination hook has started, or EC2 reports the owner
+gone) is waited for within the invocation's budget instead of abandoning: Auto Scaling launches
+a health replacement while it terminates the old instance
+(https://docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html). When
+the budget's time for waiting is used up, the run records a lifecycle heartbeat (the hook's
+timeout starts again) and fails, so Lambda retries the event (twice by default, a minute and
+two minutes later) and the retry waits again.
+
+Every AWS call is checked against the invocation's time budget first (:class:`CallGuard`), and
+the budget keeps a reserve for the undo and the ``ABANDON``, so the function is never killed by
+its timeout half-way (``tests/lambdas/test_time_budgets.py`` computes the figures).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from besu_stack.lambda_kernel.aws import Budget, OutOfTimeError, worst_case_call_seconds
 from besu_stack.lambda_log import JsonLogger
 
 from .config import LifecycleConfig
@@ -37,11 +60,12 @@ from .errors import (
     InstanceGoneError,
     LifecycleError,
     NoSlotAvailableError,
+    SlotBeingReleasedError,
     VolumeBusyError,
 )
 from .events import LAUNCH_TRANSITION, LifecycleAction, parse_lifecycle_action
 from .registry import AVAILABLE, IN_USE, Registry, SlotRecord, error_code
-from .store import SUPERSEDED_TAG, InstanceInfo, Stores, VolumeInfo, VolumeSpec
+from .store import GONE_STATES, SUPERSEDED_TAG, InstanceInfo, Stores, VolumeInfo, VolumeSpec
 
 FaultPoint = Callable[[str], None]
 """Called with a step name after each step; tests raise from it to inject failures."""
@@ -58,6 +82,20 @@ STEPS = (
 )
 MAX_CLAIM_ROUNDS = 5
 TAG_PREFIX = "besu:"
+RELEASE_POLL_SECONDS = 5.0
+SETUP_MARGIN_SECONDS = 20.0
+"""Time a launch keeps, after waiting for a release, for its setup calls at ordinary speed."""
+UNDO_CALLS = 6
+"""AWS calls of the longest undo: release (scan, update), detach, delete an unrecorded volume
+(or read that it was recorded), withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
+them on a real run."""
+COMPLETION_CALLS = 1
+"""``CompleteLifecycleAction`` with ``ABANDON``."""
+
+
+def undo_reserve_seconds() -> float:
+    """The worst case of the undo plus the ``ABANDON``: kept free by the launch's budget."""
+    return (UNDO_CALLS + COMPLETION_CALLS) * worst_case_call_seconds()
 
 
 def _no_fault(step: str) -> None:
@@ -97,28 +135,46 @@ def _preference(az: str) -> Callable[[SlotRecord], tuple[int, int]]:
 
 
 def claim_slot(
-    registry: Registry, instance_id: str, az: str, lease_expires_at: int, now: int
+    registry: Registry,
+    instance_id: str,
+    az: str,
+    lease_expires_at: int,
+    now: int,
+    *,
+    releasing: Callable[[list[SlotRecord]], bool] = lambda _: False,
+    wait_for_release: Callable[[], bool] = lambda: False,
+    token: str = "",
 ) -> tuple[SlotRecord, bool]:
     """Claim a slot for ``instance_id``; return it and whether this call claimed it.
 
     Idempotent: a slot the instance already owns is returned as it is. Otherwise the
     ``available`` slots are tried in order of preference (volume in the instance's AZ, then no
     volume yet, then volume elsewhere), each with one conditional write that succeeds for at
-    most one claimant. Raises :class:`NoSlotAvailableError` when none is left.
+    most one claimant. When none is available but ``releasing`` says a slot's owner is on its
+    way out, ``wait_for_release`` pauses (``False`` when the time for waiting is used up) and
+    the claim is tried again. Raises :class:`NoSlotAvailableError` when none is left.
     """
-    for _ in range(MAX_CLAIM_ROUNDS):
+    rounds = 0
+    while rounds < MAX_CLAIM_ROUNDS:
         records = registry.scan()
         owned = [r for r in records if r.status == IN_USE and r.owner_instance_id == instance_id]
         if owned:
             return owned[0], False
         candidates = sorted((r for r in records if r.status == AVAILABLE), key=_preference(az))
         if not candidates:
+            if releasing(records):
+                if wait_for_release():
+                    continue
+                raise SlotBeingReleasedError(
+                    f"no slot is free for {instance_id} yet; a terminating owner is releasing one"
+                )
             raise NoSlotAvailableError(
                 f"no validator slot is available for {instance_id} ({len(records)} slots, all "
-                "in use or retired); the instance is abandoned"
+                "in use or retired, none being released in time); the instance is abandoned"
             )
+        rounds += 1
         for candidate in candidates:
-            claimed = registry.claim(candidate, instance_id, az, lease_expires_at, now)
+            claimed = registry.claim(candidate, instance_id, az, lease_expires_at, now, token)
             if claimed is not None:
                 return _keep_one_claim(registry, instance_id, claimed, now), True
     raise NoSlotAvailableError(
@@ -176,10 +232,13 @@ def ensure_volume(
     instance: InstanceInfo,
     fault: FaultPoint = _no_fault,
     on_created: Callable[[str], None] = lambda _: None,
+    wait_budget: Callable[[], float] = lambda: 0.0,
+    now: int | None = None,
 ) -> tuple[SlotRecord, VolumeInfo]:
     """The slot's data volume in the instance's AZ, recorded in the registry.
 
-    ``on_created`` is told the id of a volume this call creates, before it is recorded.
+    ``on_created`` is told the id of a volume this call creates, before it is recorded;
+    ``wait_budget`` says how long a restore may still wait for the termination snapshot.
     """
     current = stores.ec2.volume(record.volume_id) if record.volume_id else None
     if current is not None and current.az == instance.az:
@@ -190,7 +249,7 @@ def ensure_volume(
     else:
         snapshot_id = None
         if current is not None or record.volume_id is not None:
-            snapshot_id = stores.ec2.latest_snapshot(config.network_name, record.slot)
+            snapshot_id = _restore_source(config, stores, log, record, wait_budget)
         volume = stores.ec2.create_volume(
             config.network_name, record.slot, instance.az, _spec(config), snapshot_id
         )
@@ -205,7 +264,7 @@ def ensure_volume(
         )
         fault("after_volume_create")
     if current is not None and current.volume_id != volume.volume_id:
-        stores.ec2.mark_superseded(current.volume_id, volume.volume_id)
+        stores.ec2.mark_superseded(current.volume_id, volume.volume_id, record.slot, now)
     updated = stores.registry.set_volume(
         record, instance.instance_id, volume.volume_id, instance.az
     )
@@ -217,19 +276,67 @@ def ensure_volume(
     return updated, volume
 
 
-def _attach(config: LifecycleConfig, stores: Stores, volume: VolumeInfo, instance_id: str) -> None:
+def _restore_source(
+    config: LifecycleConfig,
+    stores: Stores,
+    log: JsonLogger,
+    record: SlotRecord,
+    wait_budget: Callable[[], float],
+) -> str | None:
+    """The snapshot a cross-AZ restore starts from.
+
+    The termination snapshot of the slot's volume, waited for (within
+    ``SNAPSHOT_WAIT_SECONDS`` and the budget) while it is pending; else the newest completed
+    snapshot of the slot, said loudly (a log line and the metric ``RestoresFromOlderSnapshot``,
+    or ``RestoresWithoutSnapshot`` for a blank volume).
+    """
+    slot = record.slot
+    if record.volume_id is not None:
+        final = stores.ec2.termination_snapshot(config.network_name, slot, record.volume_id)
+        if final is not None:
+            if final.state == "completed":
+                return final.snapshot_id
+            wait = max(0.0, min(config.snapshot_wait_seconds, wait_budget()))
+            if final.state == "pending" and stores.ec2.wait_for_snapshot(final.snapshot_id, wait):
+                log.info("termination snapshot completed", slot=slot, snapshot_id=final.snapshot_id)
+                return final.snapshot_id
+    older = stores.ec2.latest_snapshot(config.network_name, slot)
+    if older is None:
+        log.warning(
+            "no snapshot of the slot's data: the node starts from a blank volume and syncs "
+            "from its peers",
+            slot=slot,
+            previous_volume_id=record.volume_id,
+        )
+        stores.metrics.put({"RestoresWithoutSnapshot": 1.0})
+    else:
+        log.warning(
+            "termination snapshot not available: restoring from an older snapshot; the node "
+            "syncs the blocks since from its peers",
+            slot=slot,
+            snapshot_id=older,
+            previous_volume_id=record.volume_id,
+        )
+        stores.metrics.put({"RestoresFromOlderSnapshot": 1.0})
+    return older
+
+
+def _attach(
+    config: LifecycleConfig, stores: Stores, volume: VolumeInfo, instance_id: str, wait: float
+) -> bool:
+    """Attach the volume unless it already is attached here; ``True`` when this call did."""
     if volume.attached_to(instance_id):
-        return
+        return False
     if volume.live_attachments:
         others = ", ".join(a.instance_id for a in volume.live_attachments)
         raise VolumeBusyError(f"volume {volume.volume_id} is still attached to {others}")
-    ready = stores.ec2.wait_until_available(volume.volume_id, config.volume_wait_seconds)
+    ready = stores.ec2.wait_until_available(volume.volume_id, wait)
     if ready is None:
         raise VolumeBusyError(
-            f"volume {volume.volume_id} did not become available within "
-            f"{config.volume_wait_seconds}s"
+            f"volume {volume.volume_id} did not become available within {wait:.0f}s"
         )
     stores.ec2.attach(volume.volume_id, instance_id, config.volume_device)
+    return True
 
 
 def node_tags(config: LifecycleConfig, record: SlotRecord, volume_id: str) -> dict[str, str]:
@@ -248,6 +355,30 @@ def node_tags(config: LifecycleConfig, record: SlotRecord, volume_id: str) -> di
     }
 
 
+class _ConfigPublished(Exception):
+    """A step failed after the node configuration was published: retry, never undo."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _owner_leaving(stores: Stores) -> Callable[[list[SlotRecord]], bool]:
+    """Whether some ``in_use`` slot's owner is terminating (hook started, or EC2 says gone)."""
+
+    def leaving(records: list[SlotRecord]) -> bool:
+        held = [r for r in records if r.status == IN_USE and r.owner_instance_id]
+        if any(r.releasing_since is not None for r in held):
+            return True
+        owners = [r.owner_instance_id for r in held if r.owner_instance_id]
+        if not owners:
+            return False
+        found = stores.ec2.instances(owners)
+        return any(o not in found or found[o].state in GONE_STATES for o in owners)
+
+    return leaving
+
+
 def _run_launch(
     config: LifecycleConfig,
     stores: Stores,
@@ -256,6 +387,8 @@ def _run_launch(
     undo: _Undo,
     now: int,
     fault: FaultPoint,
+    budget: Budget,
+    sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     instance_id = action.instance_id
     instance = stores.ec2.instance(instance_id)
@@ -267,22 +400,57 @@ def _run_launch(
     if not instance.private_ip:
         raise InstanceGoneError(f"instance {instance_id} has no private IP address yet")
 
-    record, claimed_now = claim_slot(
-        stores.registry, instance_id, instance.az, now + config.launch_lease_seconds, now
-    )
-    slot = record.slot
+    waited = 0.0
+
+    def wait_for_release() -> bool:
+        nonlocal waited
+        pause = min(RELEASE_POLL_SECONDS, config.release_wait_seconds - waited)
+        if pause <= 0 or budget.spare() < pause + worst_case_call_seconds() + SETUP_MARGIN_SECONDS:
+            return False
+        log.info("slot held by a terminating owner; waiting", instance_id=instance_id)
+        sleep(pause)
+        waited += pause
+        return True
+
+    # Registered before the claim: a claim whose response was lost (a timed-out call) carries
+    # this invocation's token all the same, and only a claim with that token is released.
+    token = uuid.uuid4().hex
 
     def release() -> None:
-        current = stores.registry.get(slot)
-        if current is not None and current.owner_instance_id == instance_id:
-            stores.registry.release(current, instance_id, int(time.time()))
+        for current in stores.registry.scan():
+            if current.owner_instance_id == instance_id and current.claim_token == token:
+                stores.registry.release(current, instance_id, int(time.time()))
 
     undo.add("release slot", release)
+    record, claimed_now = claim_slot(
+        stores.registry,
+        instance_id,
+        instance.az,
+        now + config.launch_lease_seconds,
+        now,
+        releasing=_owner_leaving(stores),
+        wait_for_release=wait_for_release,
+        token=token,
+    )
+    slot = record.slot
+    if not claimed_now and record.lease_expires_at is None:
+        # A duplicate of a launch that finished: the node runs; touch nothing.
+        log.info("slot already handed over; duplicate event", slot=slot, instance_id=instance_id)
+        return {
+            "result": "CONTINUE",
+            "instance_id": instance_id,
+            "slot": slot,
+            "volume_id": record.volume_id,
+            "host": config.host(slot),
+            "duplicate": True,
+        }
+
     log.info(
         "slot claimed" if claimed_now else "slot already owned",
         slot=slot,
         instance_id=instance_id,
         az=instance.az,
+        waited_seconds=waited,
     )
     fault("after_claim")
 
@@ -291,19 +459,29 @@ def _run_launch(
             current = stores.registry.get(slot)
             if current is not None and current.volume_id == volume_id:
                 return  # recorded: it is the slot's volume now
-            if stores.ec2.wait_until_available(volume_id, config.volume_wait_seconds):
-                stores.ec2.delete_volume(volume_id)
+            stores.ec2.delete_volume(volume_id)
 
         undo.add("delete unrecorded new volume", delete)
 
     record, volume = ensure_volume(
-        config, stores, log, record, instance, fault, on_created=forget_unrecorded
+        config,
+        stores,
+        log,
+        record,
+        instance,
+        fault,
+        on_created=forget_unrecorded,
+        wait_budget=lambda: budget.spare() - worst_case_call_seconds() - SETUP_MARGIN_SECONDS,
+        now=now,
     )
     fault("after_volume")
 
-    _attach(config, stores, volume, instance_id)
-    undo.add("detach volume", lambda: stores.ec2.detach(volume.volume_id, instance_id))
-    log.info("volume attached", slot=slot, volume_id=volume.volume_id, instance_id=instance_id)
+    wait = max(0.0, min(config.volume_wait_seconds, budget.spare() - worst_case_call_seconds()))
+    if not volume.attached_to(instance_id):
+        # Registered before the call: an attachment whose response was lost is undone too.
+        undo.add("detach volume", lambda: stores.ec2.detach(volume.volume_id, instance_id))
+    if _attach(config, stores, volume, instance_id, wait):
+        log.info("volume attached", slot=slot, volume_id=volume.volume_id, instance_id=instance_id)
     fault("after_attach")
 
     host = config.host(slot)
@@ -311,24 +489,32 @@ def _run_launch(
     log.info("dns name points at instance", slot=slot, name=host, ip=instance.private_ip)
     fault("after_dns")
 
-    stores.secrets.grant(record.secret_name, action.instance_arn)
-    undo.add(
-        "withdraw secret access",
-        lambda: stores.secrets.revoke(record.secret_name, action.instance_arn),
-    )
-    log.info("secret access granted", slot=slot, secret_name=record.secret_name)
+    if stores.secrets.owner(record.secret_name) != action.instance_arn:
+        undo.add(
+            "withdraw secret access",
+            lambda: stores.secrets.revoke(record.secret_name, action.instance_arn),
+        )
+        stores.secrets.put_owner(record.secret_name, action.instance_arn)
+        log.info("secret access granted", slot=slot, secret_name=record.secret_name)
     fault("after_secret_access")
 
     tags = node_tags(config, record, volume.volume_id)
-    stores.ec2.tag_instance(instance_id, tags)
+    try:
+        stores.ec2.tag_instance(instance_id, tags)
+    except ClientError as exc:
+        # CreateTags may have been applied before the error reached us (a timed-out call):
+        # the host may already start Besu, so from here on nothing is undone.
+        raise _ConfigPublished(exc) from exc
     log.info("node configuration tagged", slot=slot, instance_id=instance_id)
-    fault("after_node_config")
-
-    if record.lease_expires_at is not None:
-        handed = stores.registry.mark_handed_over(record, instance_id)
-        if handed is None:
-            raise ConcurrentUpdateError(f"slot {slot}: the registry item changed at handover")
-    fault("after_handover")
+    try:
+        fault("after_node_config")
+        if record.lease_expires_at is not None:
+            handed = stores.registry.mark_handed_over(record, instance_id)
+            if handed is None:
+                raise ConcurrentUpdateError(f"slot {slot}: the registry item changed at handover")
+        fault("after_handover")
+    except Exception as exc:
+        raise _ConfigPublished(exc) from exc
     return {
         "result": "CONTINUE",
         "instance_id": instance_id,
@@ -346,28 +532,58 @@ def handle_launch(
     *,
     now: Callable[[], float] = time.time,
     fault: FaultPoint = _no_fault,
+    budget: Budget | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Run the launch hook for ``event`` and complete its lifecycle action.
 
-    Returns ``{"result": "CONTINUE", "slot", ...}`` or ``{"result": "ABANDON", "reason"}``. An
-    error completing the action with CONTINUE propagates, so the event is retried (the run is
-    idempotent).
+    Returns ``{"result": "CONTINUE", "slot", ...}`` or ``{"result": "ABANDON", "reason"}``.
+    ``budget`` is the invocation's time (default: the configured function timeout from now,
+    with :func:`undo_reserve_seconds` kept back). An error after the node configuration was
+    published, or completing the action with CONTINUE, propagates, so the event is retried
+    (the run is idempotent).
     """
     action = parse_lifecycle_action(event, LAUNCH_TRANSITION)
+    if budget is None:
+        budget = Budget.starting_now(config.function_timeout_seconds, undo_reserve_seconds())
     undo = _Undo()
+    if stores.guard is not None:
+        stores.guard.budget = budget
     try:
-        outcome = _run_launch(config, stores, log, action, undo, int(now()), fault)
+        outcome = _run_launch(config, stores, log, action, undo, int(now()), fault, budget, sleep)
     except DuplicateDeliveryError as exc:
         log.warning("duplicate delivery stopped", instance_id=action.instance_id, detail=str(exc))
         return {"result": "DUPLICATE", "instance_id": action.instance_id}
+    except SlotBeingReleasedError as exc:
+        # Nothing was claimed. Keep the instance waiting (a heartbeat restarts the hook's
+        # timeout) and let Lambda retry the event, instead of abandoning a health replacement
+        # whose predecessor is still in its termination hook.
+        if stores.guard is not None:
+            stores.guard.budget = None
+        log.warning("slot still being released; retrying the event", instance_id=action.instance_id)
+        stores.lifecycle.heartbeat(
+            action.group_name, action.hook_name, action.token, action.instance_id
+        )
+        raise exc
+    except _ConfigPublished as published:
+        cause = published.cause
+        log.error(
+            "launch hook failed after the node configuration was published; retrying, no undo",
+            instance_id=action.instance_id,
+            error=type(cause).__name__,
+            code=error_code(cause) if isinstance(cause, ClientError) else None,
+        )
+        raise cause from None
     except Exception as exc:
         log.error(
             "launch hook failed; undoing and abandoning",
             instance_id=action.instance_id,
             error=type(exc).__name__,
             code=error_code(exc) if isinstance(exc, ClientError) else None,
-            detail=str(exc) if isinstance(exc, LifecycleError) else "",
+            detail=str(exc) if isinstance(exc, LifecycleError | OutOfTimeError) else "",
         )
+        if stores.guard is not None:
+            stores.guard.budget = None  # the reserve pays for the undo
         undo.run(log, instance_id=action.instance_id)
         stores.lifecycle.complete(
             action.group_name, action.hook_name, action.token, action.instance_id, "ABANDON"
@@ -377,6 +593,9 @@ def handle_launch(
             "instance_id": action.instance_id,
             "reason": type(exc).__name__,
         }
+    finally:
+        if stores.guard is not None:
+            stores.guard.budget = None
     completed = stores.lifecycle.complete(
         action.group_name, action.hook_name, action.token, action.instance_id, "CONTINUE"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from besu_stack.lambda_kernel.aws import Budget, remaining_seconds, worst_case_call_seconds
 from besu_stack.lambda_log import JsonLogger
 
 from .errors import InvalidEventError
@@ -31,4 +32,15 @@ def handler(event: object, context: Any) -> dict[str, Any]:
     resources = event.get("resources")
     if isinstance(resources, list) and resources and isinstance(resources[0], str):
         partition = resources[0].split(":")[1] if resources[0].startswith("arn:") else partition
-    return reconcile(CONFIG, STORES, LOG, account=account, region=region, partition=partition)
+    budget = Budget.starting_now(
+        remaining_seconds(context, CONFIG.function_timeout_seconds), worst_case_call_seconds()
+    )
+    return reconcile(
+        CONFIG,
+        STORES,
+        LOG,
+        account=account,
+        region=region,
+        partition=partition,
+        budget=budget,
+    )

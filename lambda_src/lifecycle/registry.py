@@ -1,86 +1,20 @@
 """The key/node registry: one DynamoDB item per validator slot, updated optimistically.
 
-Item attributes (keygen writes the first six; the lifecycle functions add the rest):
-
-======================  ======  ==========================================================
-attribute               type    meaning
-======================  ======  ==========================================================
-``slot``                N       partition key
-``address``             S       validator address (public)
-``public_key``          S       node public key (public)
-``enode``               S       enode URL with the slot's stable DNS name
-``secret_name``         S       Secrets Manager name of the slot's node key
-``status``              S       ``available`` / ``in_use`` / ``retired``
-``version``             N       bumped by every update; every update is conditional on it
-``owner_instance_id``   S       the instance holding the slot (``in_use`` only)
-``owner_az``            S       that instance's Availability Zone
-``volume_id``           S       the slot's data volume
-``volume_az``           S       the volume's Availability Zone
-``lease_expires_at``    N       epoch seconds; set while a launch is in progress, removed
-                                when the node is handed over. Past it, the slot is stuck
-``status_since``        N       epoch seconds of the last status change (or first sighting)
-======================  ======  ==========================================================
+The item's attributes and the :class:`SlotRecord` that reads them are in
+:mod:`besu_stack.lambda_kernel.slots` (shared with keygen and the health checker). Every update
+here is conditional on the item's ``version`` (and on the owner where it says so).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-AVAILABLE = "available"
-IN_USE = "in_use"
-RETIRED = "retired"
-STATUSES = (AVAILABLE, IN_USE, RETIRED)
+from besu_stack.lambda_kernel.aws import error_code
+from besu_stack.lambda_kernel.slots import AVAILABLE, IN_USE, RETIRED, STATUSES, SlotRecord
 
-
-def error_code(exc: Any) -> str:
-    """The AWS error code of a botocore ``ClientError``."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@dataclass(frozen=True)
-class SlotRecord:
-    """A registry item as the lifecycle functions see it."""
-
-    slot: int
-    status: str
-    version: int
-    secret_name: str
-    address: str
-    owner_instance_id: str | None = None
-    owner_az: str | None = None
-    volume_id: str | None = None
-    volume_az: str | None = None
-    lease_expires_at: int | None = None
-    status_since: int | None = None
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> SlotRecord:
-        """Parse a low-level DynamoDB item."""
-
-        def text(name: str) -> str | None:
-            value = item.get(name)
-            return None if value is None else str(value.get("S", ""))
-
-        def number(name: str) -> int | None:
-            value = item.get(name)
-            return None if value is None else int(value["N"])
-
-        return cls(
-            slot=int(item["slot"]["N"]),
-            status=text("status") or "",
-            version=number("version") or 0,
-            secret_name=text("secret_name") or "",
-            address=text("address") or "",
-            owner_instance_id=text("owner_instance_id"),
-            owner_az=text("owner_az"),
-            volume_id=text("volume_id"),
-            volume_az=text("volume_az"),
-            lease_expires_at=number("lease_expires_at"),
-            status_since=number("status_since"),
-        )
+__all__ = ["AVAILABLE", "IN_USE", "RETIRED", "STATUSES", "Registry", "SlotRecord", "error_code"]
 
 
 def _value(value: str | int) -> dict[str, str]:
@@ -165,18 +99,31 @@ class Registry:
         return SlotRecord.from_item(response["Attributes"])
 
     def claim(
-        self, record: SlotRecord, instance_id: str, az: str, lease_expires_at: int, now: int
+        self,
+        record: SlotRecord,
+        instance_id: str,
+        az: str,
+        lease_expires_at: int,
+        now: int,
+        token: str = "",
     ) -> SlotRecord | None:
-        """Take an ``available`` slot for an instance: the single conditional write of a claim."""
+        """Take an ``available`` slot for an instance: the single conditional write of a claim.
+
+        ``token`` identifies the claiming invocation (its undo releases only its own claim, even
+        when the write's response was lost).
+        """
         return self._update(
             record,
             set_values={
+                **({"claim_token": token} if token else {}),
                 "status": IN_USE,
                 "owner_instance_id": instance_id,
                 "owner_az": az,
                 "lease_expires_at": lease_expires_at,
                 "status_since": now,
+                "claimed_at": now,
             },
+            remove=("releasing_since", "gone_since"),
             condition="#cstatus = :available",
             condition_names={"#cstatus": "status"},
             condition_values={":available": AVAILABLE},
@@ -206,9 +153,31 @@ class Registry:
         return self._update(
             record,
             set_values={"status": AVAILABLE, "status_since": now},
-            remove=("owner_instance_id", "owner_az", "lease_expires_at"),
+            remove=(
+                "owner_instance_id",
+                "owner_az",
+                "lease_expires_at",
+                "claimed_at",
+                "claim_token",
+                "releasing_since",
+                "gone_since",
+            ),
             owner=instance_id,
         )
+
+    def mark_releasing(self, record: SlotRecord, instance_id: str, now: int) -> SlotRecord | None:
+        """Say that the owner's termination hook has started (a launch waiting may see it)."""
+        if record.releasing_since is not None:
+            return record
+        return self._update(record, set_values={"releasing_since": now}, owner=instance_id)
+
+    def mark_gone(self, record: SlotRecord, instance_id: str, now: int) -> SlotRecord | None:
+        """Record the reconciler's first sighting of the owner as gone (its second look)."""
+        return self._update(record, set_values={"gone_since": now}, owner=instance_id)
+
+    def clear_gone(self, record: SlotRecord, instance_id: str) -> SlotRecord | None:
+        """The owner was seen again: forget an earlier sighting of it as gone."""
+        return self._update(record, set_values={}, remove=("gone_since",), owner=instance_id)
 
     def first_seen(self, record: SlotRecord, now: int) -> SlotRecord | None:
         """Stamp ``status_since`` on an item that has none (written by keygen)."""

@@ -15,18 +15,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .registry import Registry, error_code
+from besu_stack.lambda_kernel.aws import CallGuard, aws_client, error_code
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+from .registry import Registry
 
 GONE_STATES = frozenset({"shutting-down", "terminated"})
 NETWORK_TAG = "Network"
 SLOT_TAG = "Slot"
 SUPERSEDED_TAG = "besu:superseded-by"
+SUPERSEDED_SLOT_TAG = "besu:superseded-slot"
+SUPERSEDED_AT_TAG = "besu:superseded-at"
+SNAPSHOT_SOURCE_TAG = "besu:snapshot"
+TERMINATION_SNAPSHOT = "termination"
 SECRET_POLICY_SID_ALLOW = "OwnerInstanceMayRead"  # noqa: S105 (a policy statement id)
 SECRET_POLICY_SID_DENY = "OnlyTheOwnerInstance"  # noqa: S105 (a policy statement id)
 
@@ -71,6 +73,14 @@ class VolumeInfo:
     def live_attachments(self) -> tuple[Attachment, ...]:
         """Attachments not yet fully detached."""
         return tuple(a for a in self.attachments if a.state != "detached")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot's id and state (``pending``, ``completed``, ``error``...)."""
+
+    snapshot_id: str
+    state: str
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,43 @@ class Ec2:
         )
         return sorted((_volume(v) for v in response.get("Volumes", [])), key=lambda v: v.volume_id)
 
+    def termination_snapshot(self, network: str, slot: int, volume_id: str) -> SnapshotInfo | None:
+        """The newest termination-hook snapshot of ``volume_id`` (any status), or ``None``."""
+        response = self._client.describe_snapshots(
+            OwnerIds=["self"],
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": f"tag:{SLOT_TAG}", "Values": [str(slot)]},
+                {"Name": f"tag:{SNAPSHOT_SOURCE_TAG}", "Values": [TERMINATION_SNAPSHOT]},
+                {"Name": "volume-id", "Values": [volume_id]},
+            ],
+        )
+        snapshots = sorted(
+            response.get("Snapshots", []), key=lambda s: (s["StartTime"], s["SnapshotId"])
+        )
+        if not snapshots:
+            return None
+        newest = snapshots[-1]
+        return SnapshotInfo(str(newest["SnapshotId"]), str(newest["State"]))
+
+    def wait_for_snapshot(self, snapshot_id: str, timeout_seconds: float) -> bool:
+        """Poll until the snapshot is ``completed``; ``False`` on timeout, error or absence."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                response = self._client.describe_snapshots(SnapshotIds=[snapshot_id])
+            except ClientError as exc:
+                if error_code(exc) == "InvalidSnapshot.NotFound":
+                    return False
+                raise
+            found = response.get("Snapshots", [])
+            state = str(found[0]["State"]) if found else "missing"
+            if state == "completed":
+                return True
+            if state in ("error", "missing") or time.monotonic() >= deadline:
+                return False
+            self._sleep(5.0)
+
     def latest_snapshot(self, network: str, slot: int) -> str | None:
         """The newest *completed* snapshot tagged for the slot, or ``None``."""
         response = self._client.describe_snapshots(
@@ -202,11 +249,34 @@ class Ec2:
                 return
             raise
 
-    def mark_superseded(self, volume_id: str, by_volume_id: str) -> None:
-        """Tag a volume left in another AZ with the volume that replaced it."""
+    def mark_superseded(
+        self, volume_id: str, by_volume_id: str, slot: int, now: int | None = None
+    ) -> None:
+        """Take a volume left in another AZ out of the slot.
+
+        It is tagged with its replacement and loses its ``Slot`` tag, so it is never adopted
+        again and the snapshots DLM keeps taking of it (their tags are copied) are not in the
+        slot's restore lineage.
+        """
         self._client.create_tags(
-            Resources=[volume_id], Tags=[{"Key": SUPERSEDED_TAG, "Value": by_volume_id}]
+            Resources=[volume_id],
+            Tags=[
+                {"Key": SUPERSEDED_TAG, "Value": by_volume_id},
+                {"Key": SUPERSEDED_SLOT_TAG, "Value": str(slot)},
+                {"Key": SUPERSEDED_AT_TAG, "Value": str(int(time.time()) if now is None else now)},
+            ],
         )
+        self._client.delete_tags(Resources=[volume_id], Tags=[{"Key": SLOT_TAG}])
+
+    def superseded_volumes(self, network: str) -> list[VolumeInfo]:
+        """The network's volumes taken out of their slot by a cross-AZ restore."""
+        response = self._client.describe_volumes(
+            Filters=[
+                {"Name": f"tag:{NETWORK_TAG}", "Values": [network]},
+                {"Name": "tag-key", "Values": [SUPERSEDED_TAG]},
+            ]
+        )
+        return sorted((_volume(v) for v in response.get("Volumes", [])), key=lambda v: v.volume_id)
 
     def create_snapshot(self, network: str, slot: int, volume_id: str) -> str:
         """Start a snapshot of the slot's volume, tagged for the slot."""
@@ -219,6 +289,7 @@ class Ec2:
                     "Tags": [
                         {"Key": NETWORK_TAG, "Value": network},
                         {"Key": SLOT_TAG, "Value": str(slot)},
+                        {"Key": SNAPSHOT_SOURCE_TAG, "Value": TERMINATION_SNAPSHOT},
                     ],
                 }
             ],
@@ -362,8 +433,19 @@ class SecretAccess:
                 return value if isinstance(value, str) else None
         return None
 
-    def grant(self, secret_name: str, instance_arn: str) -> None:
-        """Let exactly ``instance_arn`` read the secret (replaces any previous owner)."""
+    def grant(self, secret_name: str, instance_arn: str) -> bool:
+        """Let exactly ``instance_arn`` read the secret (replaces any previous owner).
+
+        Returns ``True`` when this call changed the policy, ``False`` when ``instance_arn``
+        already was the owner (so an undo must not withdraw what it did not grant).
+        """
+        if self.owner(secret_name) == instance_arn:
+            return False
+        self.put_owner(secret_name, instance_arn)
+        return True
+
+    def put_owner(self, secret_name: str, instance_arn: str) -> None:
+        """Write the policy that lets exactly ``instance_arn`` read the secret."""
         self._client.put_resource_policy(
             SecretId=secret_name, ResourcePolicy=self._policy(instance_arn), BlockPublicPolicy=True
         )
@@ -396,6 +478,21 @@ class LifecycleActions:
                 LifecycleActionToken=token,
                 InstanceId=instance_id,
                 LifecycleActionResult=result,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ValidationError":
+                return False
+            raise
+        return True
+
+    def heartbeat(self, group: str, hook: str, token: str, instance_id: str) -> bool:
+        """Restart the action's heartbeat timeout; ``False`` if it is no longer pending."""
+        try:
+            self._client.record_lifecycle_action_heartbeat(
+                AutoScalingGroupName=group,
+                LifecycleHookName=hook,
+                LifecycleActionToken=token,
+                InstanceId=instance_id,
             )
         except ClientError as exc:
             if error_code(exc) == "ValidationError":
@@ -447,6 +544,62 @@ class Containers:
             self._sleep(5.0)
 
 
+DATA_MOUNT_POINT = "/var/lib/besu"
+"""Where the host bootstrap mounts the slot's data volume (besu_stack/host_bootstrap.py)."""
+UNMOUNT_SCRIPT = (
+    "set -eu; "
+    f"if mountpoint -q {DATA_MOUNT_POINT}; then sync; umount {DATA_MOUNT_POINT}; fi; "
+    f"! mountpoint -q {DATA_MOUNT_POINT}"
+)
+"""Run on the host by the termination hook after ECS has stopped Besu: flush and unmount."""
+
+
+class HostCommands:
+    """Commands on a host through SSM Run Command.
+
+    The host's SSM agent reaches the ssm and ec2messages VPC endpoints; the hook, outside the
+    VPC, reaches SSM's public endpoint.
+    """
+
+    def __init__(self, client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._sleep = sleep
+
+    def run(self, instance_id: str, script: str, wait_seconds: float) -> bool:
+        """Run ``script`` with ``AWS-RunShellScript``; ``True`` only when it succeeded in time."""
+        try:
+            response = self._client.send_command(
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Parameters={"commands": [script]},
+                TimeoutSeconds=max(30, int(wait_seconds)),
+                Comment="besu-stack termination: unmount the data volume",
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("InvalidInstanceId", "InvalidDocument"):
+                return False  # not managed by SSM (the agent never registered)
+            raise
+        command_id = str(response["Command"]["CommandId"])
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            self._sleep(2.0)
+            try:
+                result = self._client.get_command_invocation(
+                    CommandId=command_id, InstanceId=instance_id
+                )
+            except ClientError as exc:
+                if error_code(exc) != "InvocationDoesNotExist":
+                    raise
+                result = {"Status": "Pending"}
+            status = str(result.get("Status", ""))
+            if status == "Success":
+                return True
+            if status in ("Cancelled", "TimedOut", "Failed", "Cancelling"):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+
+
 class Metrics:
     """CloudWatch metrics of the registry, dimension ``Network``."""
 
@@ -482,6 +635,10 @@ class Stores:
     lifecycle: LifecycleActions
     metrics: Metrics
     containers: Containers | None
+    guard: CallGuard | None = None
+    """Checks the invocation's time budget before every call (``None``: no checks)."""
+    commands: HostCommands | None = None
+    """Unmounts the data volume before it is detached (``None``: not attempted)."""
 
     @classmethod
     def from_boto3(
@@ -494,17 +651,24 @@ class Stores:
         network: str,
         ecs_cluster: str | None,
     ) -> Stores:
-        """Build the stores on default boto3 clients (region and endpoint from the env)."""
+        """Build the stores on boto3 clients from the shared factory (timeouts, retries).
 
-        def client(name: str) -> Any:
-            return boto3.client(name, config=_BOTO_CONFIG)
-
+        Every client is wrapped by one :class:`CallGuard`, so a handler's time budget is
+        checked before each call.
+        """
+        guard = CallGuard()
         return cls(
-            registry=Registry(client("dynamodb"), table_name),
-            ec2=Ec2(client("ec2")),
-            dns=Dns(client("route53"), zone_id),
-            secrets=SecretAccess(client("secretsmanager"), role_arn),
-            lifecycle=LifecycleActions(client("autoscaling")),
-            metrics=Metrics(client("cloudwatch"), metric_namespace, network),
-            containers=None if ecs_cluster is None else Containers(client("ecs"), ecs_cluster),
+            registry=Registry(guard.wrap(aws_client("dynamodb")), table_name),
+            ec2=Ec2(guard.wrap(aws_client("ec2"))),
+            dns=Dns(guard.wrap(aws_client("route53")), zone_id),
+            secrets=SecretAccess(guard.wrap(aws_client("secretsmanager")), role_arn),
+            lifecycle=LifecycleActions(guard.wrap(aws_client("autoscaling"))),
+            metrics=Metrics(guard.wrap(aws_client("cloudwatch")), metric_namespace, network),
+            containers=(
+                None
+                if ecs_cluster is None
+                else Containers(guard.wrap(aws_client("ecs")), ecs_cluster)
+            ),
+            guard=guard,
+            commands=HostCommands(guard.wrap(aws_client("ssm"))),
         )

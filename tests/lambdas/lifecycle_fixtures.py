@@ -206,12 +206,23 @@ def lifecycle_env(kms_key: str, zone_id: str) -> dict[str, str]:
         "ARTIFACT_BUCKET_NAME": "testnet-artifacts",
         "VOLUME_WAIT_SECONDS": "0",
         "METRIC_NAMESPACE": "Test",
+        # The reconciler's second look and claim age have their own tests
+        # (test_lifecycle_reconcile.py); the other tests free a gone owner's slot at once.
+        "MIN_CLAIM_AGE_SECONDS": "0",
+        "RECONCILE_CONFIRM_SECONDS": "0",
     }
 
 
 @pytest.fixture
 def world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """A deployed network before any validator instance: 4 available slots with keys."""
+    built = build_world()
+    yield built
+    built.stubber.deactivate()
+
+
+def build_world(env: dict[str, str] | None = None) -> World:
+    """Create the network's registry, keys, VPC and zone in the (empty) moto account."""
     ec2 = boto3.client("ec2", region_name=REGION)
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     route53 = boto3.client("route53", region_name=REGION)
@@ -259,7 +270,7 @@ def world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             },
         )
 
-    config = LifecycleConfig.from_env(lifecycle_env(kms_key, zone_id))
+    config = LifecycleConfig.from_env({**lifecycle_env(kms_key, zone_id), **(env or {})})
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     stubber = Stubber(autoscaling)
     stubber.activate()
@@ -272,7 +283,7 @@ def world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         metrics=Metrics(cloudwatch, "Test", NETWORK),
         containers=None,
     )
-    yield World(
+    return World(
         ec2=ec2,
         dynamodb=dynamodb,
         route53=route53,
@@ -286,4 +297,3 @@ def world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         image_id=image_id,
         keys=keys,
     )
-    stubber.deactivate()

@@ -1,6 +1,8 @@
 """Failures and crashes injected after each step of the launch hook, then recovery.
 
-For every step: a *failure* (an exception the hook catches) is undone and abandoned; a *crash*
+For every step before the node configuration is published: a *failure* (an exception the hook
+catches) is undone and abandoned. After it (the host may run Besu already) a failure undoes
+nothing and propagates, so the event is retried, and the retry completes. A *crash*
 (the function dies, nothing undone) is cleared by the reconciler once Auto Scaling has
 terminated the instance (a timed-out launch action's default result is ABANDON); a redelivered
 event after a crash resumes and completes. Afterwards no slot is stuck, every key is intact and
@@ -20,6 +22,8 @@ from .lifecycle_fixtures import ACCOUNT, World, lifecycle_event, world
 
 pytestmark = pytest.mark.moto
 __all__ = ["world"]
+
+PUBLISHED_STEPS = ("after_node_config", "after_handover")
 
 
 class Crash(BaseException):
@@ -79,21 +83,36 @@ def reconcile_now(w: World) -> dict:
 def test_fault_after_each_step(world: World, step: str) -> None:
     w = world
 
-    # 1. A failure is undone and the instance abandoned.
+    # 1. A failure is undone and the instance abandoned; after the node configuration is
+    #    published, nothing is undone and the retried event completes the launch.
     a = w.launch("eu-west-1a")
     fired, fault = fault_at(step, Failure)
-    w.expect_completion(a, "ABANDON")
-    outcome = handle_launch(w.config, w.stores, w.log, lifecycle_event(a), fault=fault)
+    if step in PUBLISHED_STEPS:
+        with pytest.raises(Failure):
+            handle_launch(w.config, w.stores, w.log, lifecycle_event(a), fault=fault)
+        owned = [r for r in w.records() if r.owner_instance_id == a]
+        assert len(owned) == 1
+        assert w.volume(owned[0].volume_id)["Attachments"][0]["InstanceId"] == a
+        w.expect_completion(a, "CONTINUE")
+        assert handle_launch(w.config, w.stores, w.log, lifecycle_event(a))["result"] == (
+            "CONTINUE"
+        )
+        w.terminate(a)
+        reconcile_now(w)
+    else:
+        w.expect_completion(a, "ABANDON")
+        outcome = handle_launch(w.config, w.stores, w.log, lifecycle_event(a), fault=fault)
+        assert outcome == {"result": "ABANDON", "instance_id": a, "reason": "Failure"}
     w.stubber.assert_no_pending_responses()
     assert fired == [step]
-    assert outcome == {"result": "ABANDON", "instance_id": a, "reason": "Failure"}
     assert all(r.owner_instance_id != a for r in w.records())
     assert all(
         v["AvailabilityZone"] != "eu-west-1a" or v["VolumeId"] in recorded(w)
         for s in range(4)
         for v in w.slot_volumes(s)
     ), "the failed run left a volume"
-    w.terminate(a)
+    if step not in PUBLISHED_STEPS:
+        w.terminate(a)
     assert_consistent(w)
 
     # 2. A crash leaves state behind; Auto Scaling terminates the instance; the reconciler

@@ -97,7 +97,7 @@ def test_config_defaults() -> None:
         ("DATA_VOLUME_THROUGHPUT_MIBPS", "fast"),
         ("DATA_VOLUME_DEVICE", "/dev/sda1"),
         ("SNAPSHOT_ON_TERMINATION", "yes"),
-        ("DNS_TTL_SECONDS", ""),
+        ("DNS_TTL_SECONDS", "soon"),
     ],
 )
 def test_config_errors_name_the_variable(name: str, value: str) -> None:
@@ -119,3 +119,35 @@ def test_event_parsing() -> None:
         parse_lifecycle_action(broken, LAUNCH_TRANSITION)
     with pytest.raises(InvalidEventError):
         parse_lifecycle_action({"detail": "x"}, LAUNCH_TRANSITION)
+
+
+def test_the_reconciler_waits_for_a_claim_age_and_a_second_look(world: World) -> None:
+    """EC2's API is eventually consistent: one DescribeInstances that misses the owner is not
+    proof it is gone (finding 6 of issue 12). A slot is freed only when its claim is old enough
+    and a second run, RECONCILE_CONFIRM_SECONDS later, still finds the owner gone."""
+    from dataclasses import replace
+
+    w = world
+    config = replace(w.config, min_claim_age_seconds=300, reconcile_confirm_seconds=240)
+    instance = w.launch("eu-west-1a")
+    w.expect_completion(instance, "CONTINUE")
+    claimed_at = 10_000
+    outcome = handle_launch(
+        config, w.stores, w.log, lifecycle_event(instance), now=lambda: float(claimed_at)
+    )
+    slot = outcome["slot"]
+    w.terminate(instance)
+
+    def run(at: int) -> list[int]:
+        report = reconcile(
+            config, w.stores, w.log, account=ACCOUNT, region="eu-west-1", now=lambda: float(at)
+        )
+        return list(report["released_slots"])
+
+    assert run(claimed_at + 100) == []  # claimed too recently
+    assert w.record(slot).gone_since is None
+    assert run(claimed_at + 400) == []  # first sighting of the owner gone
+    assert w.record(slot).gone_since == claimed_at + 400
+    assert run(claimed_at + 500) == []  # too soon for the second look
+    assert run(claimed_at + 700) == [slot]
+    assert w.record(slot).status == "available"

@@ -198,3 +198,24 @@ def test_lambda_package_ships_the_handler_the_shared_besu_library_and_wheels_but
         for n in names
     )
     assert _keygen(stack)["filename"].startswith("assets/") and zip_path.suffix == ".zip"
+
+
+def test_bring_your_own_keys_adopts_secrets_created_before_the_first_apply(
+    synth_settings: Callable[[Settings], StackJson],
+) -> None:
+    """Finding 7 of issue 12: "put each key into the slot secrets before the first apply" could
+    not work, as Terraform created those secrets in the same apply. With ``key_secrets =
+    "adopt"`` the stack reads secrets the operator created (holding their keys) instead of
+    creating them; the key Lambda then uses those keys as they are and never overwrites one
+    (tests/lambdas/test_keygen.py::test_bring_your_own_keys_are_used_as_they_are)."""
+    stack = synth_settings(Settings(network_name="byok", key_secrets="adopt"))
+    assert resources(stack, "aws_secretsmanager_secret") == {}
+    adopted = stack["data"]["aws_secretsmanager_secret"]
+    assert sorted(d["name"] for d in adopted.values()) == [
+        f"byok/validator-{slot}/key" for slot in range(4)
+    ]
+    policies = resources(stack, "aws_secretsmanager_secret_policy")
+    assert len(policies) == 4
+    assert all("data.aws_secretsmanager_secret." in p["secret_arn"] for p in policies.values())
+    (invocation,) = resources(stack, "aws_lambda_invocation").values()
+    assert sum("data.aws_secretsmanager_secret." in d for d in invocation["depends_on"]) == 4

@@ -52,6 +52,7 @@ CODES = {
     "c": Action.DEFERRED_COOLDOWN,
     "s": Action.SUPPRESSED_STALL,
     "d": Action.SUPPRESSED_DISABLED,
+    "G": Action.GIVEN_UP,
 }
 
 
@@ -164,8 +165,12 @@ CASES = {
         {**healthy(7, 3), 0: "DDD", 1: "DDD", 2: "DDD"}, {0: "ooR", 1: "ooR", 2: "ooq"}
     ),
     "f limit counts remediation from earlier runs": Case(
-        {**healthy(4, 6), 1: "DDD...", 0: "..DDDD"},
-        {1: "ooRwwv", 0: "--ooqR"},
+        {**healthy(4, 6), 1: "DDD...", 0: "...DDD"},
+        {1: "ooRwwv", 0: "---ooR"},
+    ),
+    "a node failing below the threshold counts toward f": Case(
+        {**healthy(4, 3), 1: "DDD", 0: "..D"},
+        {1: "ooq", 0: "--o"},
     ),
     "f limit counts slots without a node": Case(
         {0: "DDD", 1: "...", 2: "..."}, {0: "ooq"}, validators=4
@@ -398,3 +403,67 @@ def test_rpc_client_error_object_and_closed_connection_are_unreachable() -> None
         assert not obs.reachable
         assert obs.error is not None and expected in obs.error
         assert connection.closed
+
+
+def _run_with_failed_remediations(
+    timelines: Mapping[int, str], thresholds: Thresholds, failing_slots: set[int]
+) -> list[CheckDecision]:
+    """Like :func:`simulate`, but every remediation call on ``failing_slots`` fails (the run
+    persists ``state_if_action_fails``, as ``health.logic.run_check`` does)."""
+    n = len(timelines)
+    runs = len(next(iter(timelines.values())))
+    states: dict[int, NodeState | None] = {}
+    decisions: list[CheckDecision] = []
+    for run in range(runs):
+        decision = decide(
+            observations(timelines, run, False, n), states, n, thresholds, run * INTERVAL
+        )
+        decisions.append(decision)
+        states = {
+            node.slot: (
+                node.state_if_action_fails
+                if node.slot in failing_slots
+                and node.action in (Action.RESTART_TASK, Action.REPLACE_INSTANCE)
+                else node.state
+            )
+            for node in decision.nodes
+        }
+    return decisions
+
+
+def test_a_restart_that_cannot_happen_escalates_to_a_replacement() -> None:
+    """Finding 2 of issue 12: a failed restart never escalated and blocked every repair."""
+    decisions = _run_with_failed_remediations({**healthy(4, 5), 0: "DDDDD"}, BASE, {0})
+    assert actions(decisions, 0) == "ooRXX"
+
+
+def test_a_given_up_node_frees_its_budget_for_another() -> None:
+    """After MAX_FAILED_REMEDIATIONS failed calls the node is given up and out of remediation;
+    a second dead node is then repaired instead of being deferred forever."""
+    from lambda_src.health.decisions import MAX_FAILED_REMEDIATIONS
+
+    runs = 3 + MAX_FAILED_REMEDIATIONS + 3
+    timelines = {**healthy(4, runs), 0: "D" * runs, 1: "." * (runs - 3) + "DDD"}
+    decisions = _run_with_failed_remediations(timelines, BASE, {0})
+    zero = actions(decisions, 0)
+    assert zero.startswith("ooRXX")
+    assert decisions[-1].nodes[0].state.stage == "given_up"
+    assert decisions[-1].nodes[1].action is Action.RESTART_TASK
+
+
+def test_a_booting_failing_node_counts_toward_what_the_network_can_lose() -> None:
+    grace = dataclasses.replace(BASE, startup_grace_seconds=150)
+    # Node 1 is seen late (a new instance in its grace) and fails; node 0 reaches T.
+    states: dict[int, NodeState | None] = {}
+    decision = None
+    for run in range(6):
+        obs = observations({**healthy(4, 6), 0: "...DDD"}, run, False, 4)
+        now = run * INTERVAL
+        if run == 5:
+            obs = [o if o.slot != 1 else Observation(1, "i-1-new", reachable=False) for o in obs]
+        decision = decide(obs, states, 4, grace, now)
+        states = {node.slot: node.state for node in decision.nodes}
+    assert decision is not None
+    by_slot = {node.slot: node for node in decision.nodes}
+    assert by_slot[1].action is Action.GRACE
+    assert by_slot[0].action is Action.DEFERRED_QUORUM
