@@ -58,7 +58,11 @@ LAMBDA_PYTHON = "3.12"
 DEFAULT_SHARED_PACKAGES: tuple[str, ...] = (
     "besu_stack/__init__.py",
     "besu_stack/lambda_log.py",
-    "besu_stack/lambda_kernel/",
+    # The shared Lambda kernel every function uses: env parsing, AWS clients, slot records.
+    "besu_stack/lambda_kernel/__init__.py",
+    "besu_stack/lambda_kernel/aws.py",
+    "besu_stack/lambda_kernel/env.py",
+    "besu_stack/lambda_kernel/slots.py",
 )
 """Paths (relative to the root that holds the top-level package they name) in every function's
 zip. A directory ends in ``/``. Add a package every function imports here (a test fails when a
@@ -119,7 +123,8 @@ LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
         ),
     ),
     # Launch, termination and reconciler: boto3 only, from the runtime.
-    "lifecycle": LambdaPackage(),
+    # The data-volume ranges only the launch hook applies.
+    "lifecycle": LambdaPackage(shared=("besu_stack/lambda_kernel/volumes.py",)),
 }
 """Every deployment package, by its directory under ``lambda_src/``."""
 
