@@ -24,6 +24,7 @@ from besu_stack.besu.command_line import (
 )
 from besu_stack.rehearsal.moto_server import MotoServer, write_provider_override
 from besu_stack.rehearsal.terraform import Terraform
+from besu_stack.settings import Settings
 from tests.synth.test_node_conformance import (
     check_command_line,
     check_environment,
@@ -241,3 +242,30 @@ def test_the_terraform_consumer_plans_the_registry_module(
     assert all(r["address"].startswith("module.besu_network.") for r in secrets)
     (container,) = json.loads(only(plan, "aws_ecs_task_definition")["container_definitions"])
     assert container["memory"] == 12288  # the consumer's besu_memory_mib reached the task
+
+
+def test_adopted_key_secrets_are_read_not_created(
+    moto: MotoServer,
+    copy_module: Callable[..., Terraform],
+    synth_outdir: Callable[[Settings], Path],
+) -> None:
+    # Bring your own keys (README): the operator creates the slot secrets before the first
+    # apply; the stack reads them with data sources and only writes their policies.
+    settings = Settings(network_name="adopt", key_secrets="adopt")
+    secrets = moto.client("secretsmanager")
+    arns = [
+        secrets.create_secret(
+            Name=f"adopt/validator-{slot}/key", SecretString="0x" + f"{slot + 1:02x}" * 32
+        )["ARN"]
+        for slot in range(settings.validator_count)
+    ]
+    tf = copy_module(
+        synth_outdir(settings) / "stacks" / "adopt", "adopt", env=moto.isolated_environment()
+    )
+    write_provider_override(tf.workdir)
+    tf.init()
+    tf.plan()
+    plan = tf.show_plan()
+    assert not planned(plan, "aws_secretsmanager_secret")
+    policies = planned(plan, "aws_secretsmanager_secret_policy")
+    assert sorted(p["values"]["secret_arn"] for p in policies) == sorted(arns)

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHAPES: dict[str, Settings] = {
     "qbft7": Settings(network_name="qbft7", consensus="qbft", validator_count=7),
     "byo": Settings(network_name="byo", vpc_mode="existing"),
+    "adopt": Settings(network_name="adopt", key_secrets="adopt"),
     "s3state": Settings(
         network_name="s3state",
         state=StateBackend(
