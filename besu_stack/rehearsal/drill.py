@@ -11,7 +11,8 @@ slots claimed, volumes attached in the instance's zone, DNS records, secret poli
 replaces one validator (termination hook, instance terminated, replacement launched) and checks
 that the replacement got the same slot, key, volume and name.
 
-Every check reads AWS state (moto's), not the functions' own answers.
+Each launched host is registered in the ECS cluster as its ECS agent would register it after
+the host bootstrap. Every check reads AWS state (moto's), not the functions' own answers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class NetworkNames:
     """What the drill needs to find the network's parts (from Terraform's state and outputs)."""
 
     autoscaling_group_name: str
+    cluster_name: str
     registry_table_name: str
     node_zone_name: str
     launch_function_name: str
@@ -56,6 +58,7 @@ class NetworkNames:
 
         return cls(
             autoscaling_group_name=outputs["autoscaling_group_name"],
+            cluster_name=outputs["ecs_cluster_name"],
             registry_table_name=outputs["registry_table_name"],
             node_zone_name=outputs["node_zone_name"],
             launch_function_name=function("node_lifecycle_launch_function"),
@@ -110,7 +113,7 @@ class LifecycleDrill:
     def __init__(
         self,
         names: NetworkNames,
-        client: Callable[[str], Any],
+        client: Callable[..., Any],
         completed_actions: Callable[[], list[dict[str, str]]],
         progress: Callable[[str], None] = lambda _line: None,
     ) -> None:
@@ -119,7 +122,9 @@ class LifecycleDrill:
         self.progress = progress
         self.autoscaling = client("autoscaling")
         self.ec2 = client("ec2")
-        self.lambda_ = client("lambda")
+        # A synchronous Invoke lasts as long as the function runs (up to its timeout).
+        self.lambda_ = client("lambda", read_timeout=900)
+        self.ecs = client("ecs")
         self.dynamodb = client("dynamodb")
         self.route53 = client("route53")
         self.secrets = client("secretsmanager")
@@ -196,10 +201,22 @@ class LifecycleDrill:
             self._event(instance_id, LAUNCHING, self._hook(LAUNCHING[1])),
         )
         self.report.launched.append(instance_id)
+        self.register_container_instance(instance_id)
         self.progress(
             f"launch hook for {instance_id}: {answer.get('result')}, slot {answer.get('slot')}"
         )
         return answer
+
+    def register_container_instance(self, instance_id: str) -> None:
+        """Register the host in the cluster, as its ECS agent does once the bootstrap ran.
+
+        The termination hook drains the host through ECS before it unmounts and detaches the
+        data volume; a host that never joined the cluster keeps its volume for the reconciler.
+        """
+        document = json.dumps({"instanceId": instance_id})
+        self.ecs.register_container_instance(
+            cluster=self.names.cluster_name, instanceIdentityDocument=document
+        )
 
     def replace(self, instance_id: str) -> str:
         """Terminate ``instance_id`` as a scale-in would and launch its replacement."""

@@ -104,9 +104,13 @@ class MotoServer:
         own = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         return {**own, **self.client_environment()}
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of this server only (explicit endpoint, fake credentials)."""
+    def client(self, service: str, *, read_timeout: int = 60) -> Any:
+        """A boto3 client of this server only (explicit endpoint, fake credentials).
+
+        Calls are not retried: a retried ``Invoke`` would run a function twice.
+        """
         import boto3
+        from botocore.config import Config
 
         session = boto3.session.Session(
             aws_access_key_id="testing",
@@ -114,7 +118,8 @@ class MotoServer:
             aws_session_token="testing",
             region_name=REGION,
         )
-        return session.client(service, endpoint_url=self.endpoint)
+        config = Config(read_timeout=read_timeout, retries={"max_attempts": 1, "mode": "standard"})
+        return session.client(service, endpoint_url=self.endpoint, config=config)
 
     def reset(self) -> None:
         """Empty the emulated account (moto's state and the shims')."""

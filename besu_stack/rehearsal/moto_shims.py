@@ -19,8 +19,9 @@ changed. The server is moto's own WSGI application with this middleware in front
   until it times out. A minimal in-memory DLM serves the calls the provider makes
   (Create/Get/Update/DeleteLifecyclePolicy, Tag/Untag/ListTagsForResource).
 * :class:`NoCompleteLifecycleAction`: moto does not implement Auto Scaling's
-  ``CompleteLifecycleAction``; the shim answers it as AWS does and records each call, which the
-  lifecycle drill reads back (``GET /_besu_stack/lifecycle-actions``).
+  ``CompleteLifecycleAction`` nor ``RecordLifecycleActionHeartbeat``; the shim answers both as
+  AWS does and records each call, which the lifecycle drill reads back
+  (``GET /_besu_stack/lifecycle-actions``).
 * :class:`LambdaRunsOnlyInDocker`: moto executes Lambda invocations only in Docker, which these
   machines lack; the shim runs the function's deployed package with its configured handler and
   environment in a local Python process against this server
@@ -194,16 +195,17 @@ class NoDlmBackend:
 
 
 class NoCompleteLifecycleAction:
-    """Answers Auto Scaling's ``CompleteLifecycleAction`` and records each call."""
+    """Answers ``CompleteLifecycleAction`` and ``RecordLifecycleActionHeartbeat``, recording each."""
+
+    actions = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
 
     def __init__(self) -> None:
         self.calls: list[dict[str, str]] = []
 
     def handles(self, environ: dict[str, Any], body: bytes) -> bool:
-        """Whether this is an Auto Scaling ``CompleteLifecycleAction`` (Query protocol) call."""
-        return (
-            _signing_scope(environ)[1] == "autoscaling"
-            and b"Action=CompleteLifecycleAction" in body
+        """Whether this is one of those Auto Scaling calls (Query protocol)."""
+        return _signing_scope(environ)[1] == "autoscaling" and any(
+            f"Action={action}&".encode() in body + b"&" for action in self.actions
         )
 
     def __call__(self, body: bytes, start_response: Callable[..., Any]) -> list[bytes]:
@@ -212,11 +214,13 @@ class NoCompleteLifecycleAction:
             (unquote(k), unquote(v.replace("+", " ")))
             for k, _, v in (pair.partition("=") for pair in body.decode().split("&"))
         )
-        self.calls.append({k: v for k, v in fields.items() if k not in {"Action", "Version"}})
+        action = fields.pop("Action")
+        fields.pop("Version", None)
+        self.calls.append({"Action": action, **fields})
         xml = (
-            '<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-            "<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>"
-            f"{uuid.uuid4()}</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>"
+            f'<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            f"<{action}Result/><ResponseMetadata><RequestId>"
+            f"{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
         ).encode()
         return _respond(start_response, 200, xml, content_type="text/xml")
 

@@ -168,15 +168,22 @@ class Rehearsal:
 
     def run(self) -> RehearsalReport:
         """Run every phase against a fresh local moto server; return the report."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
         with MotoServer(log_path=self.workdir / "moto.log") as moto:
             self.moto = moto
-            for phase in self.PHASES:
-                started = time.monotonic()
-                self.progress(f"==> {phase}")
-                getattr(self, f"phase_{phase}")()
-                self.report.seconds[phase] = time.monotonic() - started
-                if self.observer is not None:
-                    self.observer(phase, self)
+            try:
+                for phase in self.PHASES:
+                    started = time.monotonic()
+                    self.progress(f"==> {phase}")
+                    getattr(self, f"phase_{phase}")()
+                    self.report.seconds[phase] = time.monotonic() - started
+                    if self.observer is not None:
+                        self.observer(phase, self)
+            finally:
+                # What each Lambda run printed, for reading after a failure too.
+                (self.workdir / "lambda-invocations.json").write_text(
+                    json.dumps(moto.report("lambda-invocations"), indent=2), encoding="utf-8"
+                )
         self.progress(self.report.summary())
         return self.report
 

@@ -85,7 +85,11 @@ def test_the_lifecycle_drill_claimed_every_slot_and_replaced_one(
     assert drill is not None
     assert sorted(drill.slots) == [0, 1, 2, 3]
     assert drill.replaced_slot == 0 and drill.replacement_instance != drill.replaced_instance
-    results = {(a["InstanceId"], a["LifecycleActionResult"]) for a in drill.completed_actions}
+    results = {
+        (a["InstanceId"], a["LifecycleActionResult"])
+        for a in drill.completed_actions
+        if a["Action"] == "CompleteLifecycleAction"
+    }
     assert (drill.replaced_instance, "CONTINUE") in results
     assert (drill.replacement_instance, "CONTINUE") in results
 
