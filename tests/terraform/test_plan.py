@@ -137,7 +137,9 @@ def test_the_rendered_container_passes_besus_rules(default_plan: Plan, tmp_path:
     assert any(a.startswith("--node-private-key-file=") for a in command)
     environment = container_environment(container)
     check_command_line(command, environment)
-    check_environment(container)
+    ours = {e["name"]: e["value"] for e in container.get("environment", [])}
+    image = {k: v for k, v in environment.items() if k not in ours}
+    check_environment(command, ours, image)
     check_p2p_host(command)
     service = only(default_plan, "aws_ecs_service")
     check_port_mappings(container, service["load_balancer"])
