@@ -258,7 +258,6 @@ class BesuNetworkStack(TerraformStack):
                 interval_hours=inputs.number("snapshot_interval_hours"),
                 retention_count=inputs.number("snapshot_retention_count"),
             ),
-            slot_secret_arns=self.validator_keys.secret_arns,
             artifact_bucket_arn=self.validator_keys.artifact_bucket_arn,
             genesis_object_key=self.validator_keys.genesis_object_key,
             static_nodes_object_key=self.validator_keys.static_nodes_object_key,

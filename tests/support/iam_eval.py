@@ -27,7 +27,6 @@ tests need with fixed values.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -208,20 +207,40 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
     """``text`` with the references tests need replaced by fixed values.
 
     The account, partition and region data sources become :data:`ACCOUNT`, :data:`PARTITION`
-    and :data:`REGION`; an IAM role's ``arn`` becomes its ARN built from its ``name``; a KMS
-    key's and a secret's ``arn`` become ARNs built from their logical id (or name). Any other
-    reference raises, so an unresolved token never matches by accident.
+    and :data:`REGION`; a resource's ``name`` its (resolved) name; the ``arn`` of a role, key,
+    secret, cluster, log group, bucket or table an ARN of the documented form built from its
+    name (a key's from its logical id). Any other reference raises, so an unresolved token
+    never matches by accident.
     """
 
     def replace(match: re.Match[str]) -> str:
         kind, name, attribute = match.groups()
         body = stack.get("resource", {}).get(kind, {}).get(name, {})
-        if (kind, attribute) == ("aws_iam_role", "arn"):
-            return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{body['name']}"
-        if (kind, attribute) == ("aws_kms_key", "arn"):
-            return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{name}"
-        if (kind, attribute) == ("aws_secretsmanager_secret", "arn"):
-            return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{body['name']}-AbCdEf"
+
+        def named(key: str = "name") -> str:
+            return resolve(stack, str(body[key]))
+
+        if attribute == "name" and "name" in body:
+            return named()
+        arns = {
+            "aws_iam_role": lambda: f"arn:{PARTITION}:iam::{ACCOUNT}:role/{named()}",
+            "aws_kms_key": lambda: f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{name}",
+            "aws_secretsmanager_secret": lambda: (
+                f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{named()}-AbCdEf"
+            ),
+            "aws_ecs_cluster": lambda: f"arn:{PARTITION}:ecs:{REGION}:{ACCOUNT}:cluster/{named()}",
+            "aws_cloudwatch_log_group": lambda: (
+                f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{named()}"
+            ),
+            "aws_s3_bucket": lambda: f"arn:{PARTITION}:s3:::{named('bucket')}",
+            "aws_dynamodb_table": lambda: (
+                f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{named()}"
+            ),
+        }
+        if attribute == "arn" and kind in arns:
+            return arns[kind]()
+        if (kind, attribute) == ("aws_iam_role", "id"):
+            return named()
         raise ValueError(f"no test value for ${{{kind}.{name}.{attribute}}}")
 
     text = re.sub(r"\$\{data\.aws_caller_identity\.[A-Za-z0-9_]+\.account_id\}", ACCOUNT, text)
@@ -233,8 +252,3 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
 def role_arn(name: str) -> str:
     """The test ARN of a role named ``name``."""
     return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
-
-
-def fnmatch_any(patterns: Sequence[str], value: str) -> bool:
-    """Whether any shell-style pattern matches ``value`` (for selecting resources in tests)."""
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
