@@ -107,8 +107,11 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         "CKV2_AWS_57",
         "aws_secretsmanager_secret.validator_keys_slot_*",
         "A validator's node key is its identity on the chain: rotating it would silently remove "
-        "the validator from the network (changing the set is a BFT vote). Access is restricted "
-        "by a resource policy to the key Lambda and the slot's node instead.",
+        "the validator from the network (changing the set is a BFT vote). Instead the secrets "
+        "have their own KMS key that only the key Lambda and the hosts' role may use, only "
+        "through Secrets Manager, so no other principal can read or overwrite a key whatever its "
+        "IAM policy (tests/synth/test_secrets_key.py); which host reads which secret is each "
+        "secret's resource policy (the launch hook's, after the first claim).",
         _NETWORK_STACK,
     ),
     Suppression(
@@ -122,9 +125,10 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "CKV_AWS_272",
         "resource.validator_keys_keygen_function_*",
-        "The package is built deterministically from this repository at synth time and its "
-        "SHA-256 is pinned in the plan (source_code_hash); an AWS Signer profile is an "
-        "organisation-level choice this stack does not impose.",
+        "The package is built deterministically from this repository at synth time and "
+        "source_code_hash records its SHA-256, so a plan after an out-of-band UpdateFunctionCode "
+        "shows the drift; it does not prevent such an update. Only code signing would, and an "
+        "AWS Signer profile is an organisation-level choice this stack does not impose.",
         _NETWORK_STACK,
     ),
     Suppression(
@@ -161,17 +165,18 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "CKV_AWS_272",
         "resource.health_check_health_function_*",
-        "The package is built deterministically from this repository at synth time and its "
-        "SHA-256 is pinned in the plan (source_code_hash); an AWS Signer profile is an "
-        "organisation-level choice this stack does not impose.",
+        "The package is built deterministically from this repository at synth time and "
+        "source_code_hash records its SHA-256, so a plan after an out-of-band UpdateFunctionCode "
+        "shows the drift; it does not prevent such an update. Only code signing would, and an "
+        "AWS Signer profile is an organisation-level choice this stack does not impose.",
         _NETWORK_STACK,
     ),
     Suppression(
         "CKV_AWS_272",
         "resource.node_lifecycle_*_function_*",
         "Same as the key Lambda: the lifecycle and reconciler packages are built deterministically "
-        "from this repository and pinned by source_code_hash; code signing is an organisation-"
-        "level choice.",
+        "and source_code_hash makes out-of-band code changes visible as drift in the next plan "
+        "(it does not block them); code signing, which would, is an organisation-level choice.",
         _NETWORK_STACK,
     ),
 )

@@ -277,6 +277,8 @@ class BesuNetworkStack(TerraformStack):
                 self.node_lifecycle.termination_function.function,
             ],
         )
+        # The hosts' half of reading a slot key; the secret's policy picks the one host.
+        self.validator_keys.grant_decrypt(self.fleet.instance_role_arn)
 
         self._output(
             "network_name",

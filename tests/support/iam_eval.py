@@ -23,6 +23,8 @@ operator this evaluator does not know cannot pass a test by accident.
 
 Policies from the synthesized JSON hold Terraform references; :func:`resolve` replaces the ones
 tests need with fixed values.
+
+Not modelled: SCPs, permission boundaries, session policies, cross-account access, grants.
 """
 
 from __future__ import annotations
@@ -209,8 +211,8 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
     The account, partition and region data sources become :data:`ACCOUNT`, :data:`PARTITION`
     and :data:`REGION`; a resource's ``name`` its (resolved) name; the ``arn`` of a role, key,
     secret, cluster, log group, bucket or table an ARN of the documented form built from its
-    name (a key's from its logical id). Any other reference raises, so an unresolved token
-    never matches by accident.
+    name (a key's from its logical id). Any other reference becomes an ARN of a ``test``
+    service, which no statement about a real service can match by accident.
     """
 
     def replace(match: re.Match[str]) -> str:
@@ -241,7 +243,8 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
             return arns[kind]()
         if (kind, attribute) == ("aws_iam_role", "id"):
             return named()
-        raise ValueError(f"no test value for ${{{kind}.{name}.{attribute}}}")
+        # Anything else: a value of its own that no pattern of another service can match.
+        return f"arn:{PARTITION}:test:{REGION}:{ACCOUNT}:{kind}/{name}/{attribute}"
 
     text = re.sub(r"\$\{data\.aws_caller_identity\.[A-Za-z0-9_]+\.account_id\}", ACCOUNT, text)
     text = re.sub(r"\$\{data\.aws_partition\.[A-Za-z0-9_]+\.partition\}", PARTITION, text)

@@ -177,25 +177,44 @@ def test_a_host_reads_only_the_secret_the_launch_hook_opened_for_it(
 
 
 def test_a_host_decrypts_only_slot_secrets_and_only_through_secrets_manager(
-    host_policy: str, default_stack: StackJson
+    host_policy: str, names: dict[str, str], default_stack: StackJson
 ) -> None:
-    key = next(
-        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{logical_id}"
-        for logical_id, k in resources(default_stack, "aws_kms_key").items()
-        if k["//"]["metadata"]["path"].endswith("/network_key/key")
-    )
+    """The decrypt comes from the validator secrets' own key policy, not the host's role."""
+
+    def key(suffix: str) -> tuple[str, str]:
+        logical, body = next(
+            (logical_id, k)
+            for logical_id, k in resources(default_stack, "aws_kms_key").items()
+            if k["//"]["metadata"]["path"].endswith(suffix)
+        )
+        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{logical}", resolve(
+            default_stack, body["policy"]
+        )
+
+    secrets_key, secrets_key_policy = key("/validator_keys/secrets_key/key")
+    network_key, network_key_policy = key("/network_key/key")
+    role = f"arn:aws:iam::{ACCOUNT}:role/{names['role']}"
+
+    def decrypts(key_arn: str, key_policy: str, **context: str) -> bool:
+        request = Request(role, "kms:Decrypt", key_arn, context)
+        return is_allowed(request, Policies(identity=[host_policy], key_policy=key_policy))
+
     via_sm = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
     slot = {**via_sm, "kms:EncryptionContext:SecretARN": _secret_arn(2)}
-    assert _may(host_policy, "kms:Decrypt", key, **slot)
+    assert decrypts(secrets_key, secrets_key_policy, **slot)
     other_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:prod/db-password-AbCdEf"
-    assert not _may(
-        host_policy,
-        "kms:Decrypt",
-        key,
+    assert not decrypts(
+        secrets_key,
+        secrets_key_policy,
         **via_sm,
         **{"kms:EncryptionContext:SecretARN": other_secret},
     )
-    assert not _may(host_policy, "kms:Decrypt", key)
-    assert not _may(
-        host_policy, "kms:Decrypt", key, **{"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}
+    assert not decrypts(secrets_key, secrets_key_policy)
+    assert not decrypts(
+        secrets_key, secrets_key_policy, **{"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
+    )
+    # The network key opens to the host through S3 only (the network files).
+    assert not decrypts(network_key, network_key_policy, **slot)
+    assert decrypts(
+        network_key, network_key_policy, **{"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
     )

@@ -173,10 +173,11 @@ def instance_role(
     """The validator hosts' role, created in ``scope``, with inline policies only.
 
     The ECS agent for this cluster, Session Manager without parameter reads, the CloudWatch
-    agent in its own namespace, reading the two network files, finding the load balancer's
-    addresses, and decrypting through Secrets Manager and S3. No statement names the slot
-    secrets: a host reads its slot's key only because that secret's resource policy, written by
-    the launch hook, allows this role from that one instance (``ec2:SourceInstanceARN``); a
+    agent in its own namespace, reading the two network files (decrypting them through S3),
+    finding the load balancer's addresses. No statement names the slot secrets or their key: a
+    host reads its slot's key only because that secret's resource policy, written by the launch
+    hook, allows this role from that one instance (``ec2:SourceInstanceARN``), and the secrets'
+    own key admits this role through Secrets Manager (``ValidatorKeys.grant_decrypt``); a
     secret without such a policy is closed to every host.
     """
     role = IamRole(
@@ -217,26 +218,6 @@ def instance_role(
             "Effect": "Allow",
             "Action": "ec2:DescribeNetworkInterfaces",
             "Resource": "*",
-        },
-        {
-            # Secrets Manager decrypts a secret under the encryption context SecretARN
-            # ("Secret encryption and decryption in AWS Secrets Manager",
-            # https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html),
-            # so this opens the key for the slot secrets only, and only through Secrets Manager.
-            "Sid": "DecryptSlotSecretsThroughSecretsManager",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": kms_key_arn,
-            "Condition": {
-                "StringEquals": {
-                    "kms:ViaService": f"secretsmanager.{platform.region}.amazonaws.com"
-                },
-                "ArnLike": {
-                    "kms:EncryptionContext:SecretARN": platform.arn(
-                        "secretsmanager", f"secret:{naming.network_name}/validator-*"
-                    )
-                },
-            },
         },
         {
             "Sid": "DecryptNetworkFilesThroughS3",
