@@ -218,3 +218,25 @@ def test_a_host_decrypts_only_slot_secrets_and_only_through_secrets_manager(
     assert decrypts(
         network_key, network_key_policy, **{"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
     )
+
+
+def test_dlm_assumes_the_snapshot_role_only_for_this_account(default_stack: StackJson) -> None:
+    """Issue 13 item 7: the DLM trust policy names the account (aws:SourceAccount)."""
+    trust = resolve(
+        default_stack,
+        next(
+            r["assume_role_policy"]
+            for r in resources(default_stack, "aws_iam_role").values()
+            if r["//"]["metadata"]["path"].endswith("/fleet/snapshot_role")
+        ),
+    )
+    dlm = "dlm.amazonaws.com"
+    assume = "sts:AssumeRole"
+    role = f"arn:aws:iam::{ACCOUNT}:role/besu-snapshots"
+
+    def assumes(**context: str) -> bool:
+        request = Request(dlm, assume, role, context)
+        return is_allowed(request, Policies(resource=[trust]))
+
+    assert assumes(**{"aws:SourceAccount": ACCOUNT})
+    assert not assumes(**{"aws:SourceAccount": "444455556666"})
