@@ -135,7 +135,8 @@ class ValidatorSecretsKey(Construct):
                         "StringEquals": {
                             "kms:ViaService": f"secretsmanager.{platform.region}.amazonaws.com"
                         },
-                        "ArnLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},
+                        # Encryption context values are strings: StringLike, not ArnLike.
+                        "StringLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},
                     },
                 }
             )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from besu_stack.policy.iam_lint import LintSuppression
+
 
 @dataclass(frozen=True)
 class Suppression:
@@ -180,3 +182,37 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         _NETWORK_STACK,
     ),
 )
+
+
+# --- IAM policy linter (parliament; besu_stack/policy/iam_lint.py) ---------------------------
+#
+# The same rule as checkov's: every parliament finding on a synthesized policy document is
+# accepted here with its reason, or the gate fails; an entry that matches nothing is stale.
+
+LINT_SUPPRESSIONS: tuple[LintSuppression, ...] = (
+    LintSuppression(
+        "MALFORMED",
+        "aws_iam_role.*",
+        "A role's trust policy has no Resource element: the role itself is the resource "
+        "(IAM User Guide, 'IAM JSON policy elements: Principal', role trust policies). "
+        "parliament reads it as an identity policy.",
+        detail='"Statement contains neither Resource nor NotResource"',
+    ),
+    LintSuppression(
+        "RESOURCE_STAR",
+        "aws_kms_key.*",
+        'In a key policy "Resource": "*" means the key the policy is attached to and nothing '
+        "else (AWS KMS Developer Guide, 'Key policies in AWS KMS'); who may use it is decided "
+        "by Principal and the conditions, which the statements set.",
+    ),
+    LintSuppression(
+        "RESOURCE_MISMATCH",
+        "aws_iam_role_policy.node_lifecycle_*_policy_*",
+        "AttachVolume, DetachVolume, CreateVolume and CreateSnapshot authorize against two "
+        "resource types (volume and instance, volume and snapshot: Service Authorization "
+        "Reference for Amazon EC2); the lifecycle roles grant each type in a statement of its "
+        "own with its own conditions, and parliament judges one statement at a time, so each "
+        "statement lacks the other type.",
+    ),
+)
+"""Every accepted parliament finding, with its reason."""
