@@ -15,7 +15,11 @@ from besu_stack.constructs.fleet import (
     instance_role_name,
 )
 from besu_stack.constructs.health_check import HealthCheck, HealthThresholds
-from besu_stack.constructs.monitoring import KEY_SERVICE_PRINCIPALS, Monitoring
+from besu_stack.constructs.monitoring import (
+    KEY_SERVICE_PRINCIPALS,
+    Monitoring,
+    SecretPolicyWatch,
+)
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.network import CreatedVpc, ExistingVpc, Network
 from besu_stack.constructs.network_key import NetworkKey
@@ -223,6 +227,15 @@ class BesuNetworkStack(TerraformStack):
             },
             alarm_email=inputs.string("alarm_email"),
             unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
+            # The hooks open and close the slot secrets; any other change alerts.
+            secret_policy_watch=SecretPolicyWatch(
+                secret_name_prefix=f"{self.naming.network_name}/validator-",
+                writer_role_arns=[
+                    self.node_lifecycle.launch_function.role_arn,
+                    self.node_lifecycle.termination_function.role_arn,
+                    self.node_lifecycle.reconciler_function.role_arn,
+                ],
+            ),
         )
 
         self.fleet = ValidatorFleet(
