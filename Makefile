@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_VERSION := 22.23.3
 CHECKOV_VERSION := 3.3.30
+PARLIAMENT_VERSION := 1.6.4
 CDKTF_CLI_VERSION := 0.21.0
 
 # The machine's pip configuration may name local mirrors that do not exist; use PyPI only.
@@ -31,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-tools: .tools/node/bin/node .tools/checkov/bin/checkov  ## Node 22 for jsii, checkov in its own venv
+tools: .tools/node/bin/node .tools/checkov/bin/checkov .tools/parliament/bin/parliament  ## Node 22 for jsii, checkov and parliament in their own venvs
 
 .tools/node/bin/node:
 	@echo "==> installing Node $(NODE_VERSION) for jsii from the npm registry into .tools/node"
@@ -54,6 +55,12 @@ lambda_src/pinned-wheels/arm64/.complete: lambda_src/requirements.txt $(VENV)/.i
 	@echo "==> installing checkov $(CHECKOV_VERSION) into its own venv (it pins an old boto3)"
 	$(PYTHON) -m venv .tools/checkov
 	.tools/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+# The IAM policy linter of the policy gate (besu_stack/policy/iam_lint.py), kept apart like checkov.
+.tools/parliament/bin/parliament:
+	@echo "==> installing parliament $(PARLIAMENT_VERSION) into its own venv"
+	$(PYTHON) -m venv .tools/parliament
+	.tools/parliament/bin/pip install --quiet parliament==$(PARLIAMENT_VERSION)
 
 synth: setup  ## synthesize the default network (no AWS account needed)
 	$(BIN)/besu-stack synth

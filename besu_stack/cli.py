@@ -225,8 +225,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``besu-stack check``: the checkov policy gate over the synthesized stacks."""
+    """``besu-stack check``: checkov and the IAM policy linter over the synthesized stacks."""
     from besu_stack.policy.gate import find_checkov, run_gate
+    from besu_stack.policy.iam_lint import find_parliament, run_lint
 
     checkov = find_checkov()
     if checkov is None:
@@ -242,7 +243,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     # (an existing VPC, say) legitimately leave some unmatched.
     result = run_gate(Path(args.outdir), checkov=checkov, strict=False)
     print(result.as_json() if args.json else result.report())
-    return EXIT_OK if result.ok else EXIT_FAILED
+    lint_ok = True
+    parliament = find_parliament()
+    if parliament is None:
+        print("parliament not found: run `make tools` (installs it in .tools/parliament)")
+        lint_ok = False
+    else:
+        _progress("running parliament over every synthesized IAM policy")
+        lint = run_lint(Path(args.outdir), parliament=parliament)
+        print(lint.report())
+        lint_ok = lint.ok
+    return EXIT_OK if result.ok and lint_ok else EXIT_FAILED
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from besu_stack.constructs.iam import Statement, policy_document
+
 
 @dataclass(frozen=True)
 class EndpointUse:
@@ -61,3 +63,91 @@ def gateway_services() -> list[str]:
 def interface_services() -> list[str]:
     """Interface endpoint service suffixes, sorted (the ``for_each`` keys)."""
     return sorted(e.service for e in INTERFACE_ENDPOINTS)
+
+
+# --- endpoint policies -----------------------------------------------------------------------
+#
+# An endpoint policy limits what may pass through the endpoint; it never grants. Without one, the
+# S3 gateway endpoint reaches every bucket of every account, so anything on a host could copy what
+# the host's credentials read to a bucket elsewhere. Each policy admits this account's principals
+# acting on this account's resources, plus the AWS-owned buckets the hosts need, each with the
+# page that documents it.
+
+
+@dataclass(frozen=True)
+class AwsOwnedBucket:
+    """An AWS-owned bucket the hosts read through the S3 gateway endpoint.
+
+    ``name`` is the bucket name (``{region}`` is filled in, ``*`` matches a suffix), ``used_by``
+    says who reads it, ``documented_at`` is the AWS page that documents the bucket.
+    """
+
+    name: str
+    used_by: str
+    documented_at: str
+
+
+AWS_OWNED_BUCKETS: tuple[AwsOwnedBucket, ...] = (
+    AwsOwnedBucket(
+        # ECR stores image layers in this bucket; pulls through a restricted S3 gateway endpoint
+        # need s3:GetObject on it (section "Minimum Amazon S3 bucket permissions for Amazon ECR").
+        "prod-{region}-starport-layer-bucket",
+        "ECR image layers: the ECS agent pulls the Besu image",
+        "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+    ),
+    AwsOwnedBucket(
+        # The Amazon Linux 2023 package repositories, which dnf reaches through the S3 gateway
+        # endpoint (the host bootstrap installs awscli-2 and amazon-cloudwatch-agent). The
+        # bucket is al2023-repos-<region>-de612dc2; the suffix is matched by wildcard.
+        "al2023-repos-{region}-*",
+        "Amazon Linux 2023 package repositories: dnf on the hosts",
+        "https://docs.aws.amazon.com/linux/al2023/ug/managing-repos-os-updates.html",
+    ),
+)
+"""AWS-owned buckets the hosts read through the S3 gateway endpoint (name pattern, why)."""
+
+
+def own_account_statement(account_id: str) -> Statement:
+    """Admit this account's principals acting on this account's resources, and nothing else.
+
+    ``aws:ResourceAccount`` uses ``StringEqualsIfExists``: a few actions carry no resource
+    account in their request context ("AWS global condition context keys", aws:ResourceAccount,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html),
+    and for them the principal condition still holds.
+    """
+    return {
+        "Sid": "OwnAccountOnly",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:PrincipalAccount": account_id},
+            "StringEqualsIfExists": {"aws:ResourceAccount": account_id},
+        },
+    }
+
+
+def interface_endpoint_policy(account_id: str) -> str:
+    """The policy of every interface endpoint: this account's principals and resources only."""
+    return policy_document([own_account_statement(account_id)])
+
+
+def gateway_endpoint_policy(service: str, account_id: str, partition: str, region: str) -> str:
+    """The policy of one gateway endpoint; the S3 one also reads the AWS-owned buckets."""
+    statements: list[Statement] = [own_account_statement(account_id)]
+    if service == "s3":
+        statements.append(
+            {
+                "Sid": "AwsOwnedBucketsTheHostsRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": [
+                    f"arn:{partition}:s3:::{bucket.name.format(region=region)}/*"
+                    for bucket in AWS_OWNED_BUCKETS
+                ],
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+            }
+        )
+    return policy_document(statements)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import Fn, Op, Token
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
@@ -23,9 +25,70 @@ from besu_stack.constructs.iam import policy_document
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.platform import Platform
 
-KEY_SERVICE_PRINCIPALS = ("cloudwatch.amazonaws.com",)
+KEY_SERVICE_PRINCIPALS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 """Services that must be allowed to use the network key (``NetworkKey(extra_service_principals=
-...)``): CloudWatch alarms publish to the KMS-encrypted topic and need kms:GenerateDataKey*."""
+...)``): CloudWatch alarms and EventBridge rules publish to the KMS-encrypted topic and need
+kms:GenerateDataKey*."""
+
+
+@dataclass(frozen=True)
+class SecretPolicyWatch:
+    """Which secrets' resource policies to watch, and who may change them without an alert.
+
+    ``secret_name_prefix`` starts every watched secret's name (``<network>/validator-``);
+    ``writer_role_arns`` are the roles whose ``PutResourcePolicy`` is expected (the hooks).
+    """
+
+    secret_name_prefix: str
+    writer_role_arns: Sequence[str]
+
+
+def secret_policy_event_patterns(
+    watch: SecretPolicyWatch, secret_arn_prefix: str
+) -> dict[str, dict[str, Any]]:
+    """EventBridge patterns (by rule key) of the slot-secret policy changes that alert.
+
+    CloudTrail delivers Secrets Manager's management calls to EventBridge as "AWS API Call via
+    CloudTrail" events ("Events from AWS services", EventBridge User Guide; a trail must record
+    management events). ``requestParameters.secretId`` is what the caller passed, a name or an
+    ARN, so both prefixes match. Three patterns, because ``anything-but`` matches only a field
+    that is present ("Content filtering in Amazon EventBridge event patterns"):
+
+    * ``deleted``: any ``DeleteResourcePolicy`` (no hook ever deletes a slot policy);
+    * ``put_by_non_role``: ``PutResourcePolicy`` by anything but an assumed role (a user, root);
+    * ``put_by_other_role``: ``PutResourcePolicy`` by a role session whose role is not a hook.
+    """
+    secret_id = [{"prefix": watch.secret_name_prefix}, {"prefix": secret_arn_prefix}]
+
+    def pattern(event_name: str, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": [event_name],
+            "requestParameters": {"secretId": secret_id},
+        }
+        if identity is not None:
+            detail["userIdentity"] = dict(identity)
+        return {
+            "source": ["aws.secretsmanager"],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": detail,
+        }
+
+    return {
+        "deleted": pattern("DeleteResourcePolicy"),
+        "put_by_non_role": pattern(
+            "PutResourcePolicy", {"type": [{"anything-but": ["AssumedRole"]}]}
+        ),
+        "put_by_other_role": pattern(
+            "PutResourcePolicy",
+            {
+                "sessionContext": {
+                    "sessionIssuer": {"arn": [{"anything-but": sorted(watch.writer_role_arns)}]}
+                }
+            },
+        ),
+    }
+
 
 DATA_VOLUME_MOUNT_PATH = "/var/lib/besu"
 """Where each host mounts its slot's data volume (see ``besu_stack.besu.command_line``)."""
@@ -171,6 +234,7 @@ class Monitoring(Construct):
         stuck_slots_metric: MetricRef | None = None,
         unhealthy_evaluation_periods: float = 3,
         disk_used_percent_threshold: float = 80,
+        secret_policy_watch: SecretPolicyWatch | None = None,
     ) -> None:
         super().__init__(scope, id)
         if isinstance(validator_count, bool) or validator_count < 1:
@@ -215,6 +279,27 @@ class Monitoring(Construct):
                             "ArnLike": {"aws:SourceArn": alarm_arns},
                         },
                     },
+                    *(
+                        [
+                            {
+                                "Sid": "EventBridgeRulesOfThisNetworkPublish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Resource": self.topic.arn,
+                                "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": platform.account_id},
+                                    "ArnLike": {
+                                        "aws:SourceArn": platform.arn(
+                                            "events", f"rule/{naming.name('secret-policy')}-*"
+                                        )
+                                    },
+                                },
+                            }
+                        ]
+                        if secret_policy_watch is not None
+                        else []
+                    ),
                     {
                         "Sid": "DenyPublishingWithoutTls",
                         "Effect": "Deny",
@@ -244,6 +329,24 @@ class Monitoring(Construct):
 
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
         self.alarm_names: dict[str, str] = {}
+        self.secret_policy_rules: dict[str, CloudwatchEventRule] = {}
+        if secret_policy_watch is not None:
+            patterns = secret_policy_event_patterns(
+                secret_policy_watch,
+                platform.arn("secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"),
+            )
+            for key, event_pattern in patterns.items():
+                rule = CloudwatchEventRule(
+                    self,
+                    f"secret_policy_{key}",
+                    name=naming.name("secret-policy", key.replace("_", "-")),
+                    description="A validator secret's resource policy changed outside the hooks",
+                    event_pattern=json.dumps(event_pattern, sort_keys=True),
+                )
+                CloudwatchEventTarget(
+                    self, f"secret_policy_{key}_alert", rule=rule.name, arn=self.topic.arn
+                )
+                self.secret_policy_rules[key] = rule
 
         def alarm(
             key: str,

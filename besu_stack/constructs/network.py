@@ -35,7 +35,12 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 )
 from constructs import Construct
 
-from besu_stack.constructs.endpoints import gateway_services, interface_services
+from besu_stack.constructs.endpoints import (
+    gateway_endpoint_policy,
+    gateway_services,
+    interface_endpoint_policy,
+    interface_services,
+)
 from besu_stack.constructs.iam import allow, policy_document
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.platform import Platform
@@ -150,6 +155,16 @@ class Network(Construct):
 
         self.gateway_endpoint_services = gateway_services()
         self.interface_endpoint_services = interface_services()
+        gateway_policies = TerraformLocal(
+            self,
+            "gateway_endpoint_policies",
+            {
+                service: gateway_endpoint_policy(
+                    service, platform.account_id, platform.partition, platform.region
+                )
+                for service in self.gateway_endpoint_services
+            },
+        )
         gateways = TerraformIterator.from_list(self.gateway_endpoint_services)
         self.gateway_endpoints = VpcEndpoint(
             self,
@@ -159,6 +174,7 @@ class Network(Construct):
             vpc_endpoint_type="Gateway",
             service_name=f"com.amazonaws.{platform.region}.{Token.as_string(gateways.value)}",
             route_table_ids=route_table_ids,
+            policy=Fn.lookup(gateway_policies.as_any_map, Token.as_string(gateways.value)),
             tags={"Name": f"{naming.name('endpoint')}-{Token.as_string(gateways.value)}"},
         )
         interfaces = TerraformIterator.from_list(self.interface_endpoint_services)
@@ -172,6 +188,7 @@ class Network(Construct):
             private_dns_enabled=True,
             subnet_ids=self.subnet_ids,
             security_group_ids=[self.endpoint_security_group_id],
+            policy=interface_endpoint_policy(platform.account_id),
             tags={"Name": f"{naming.name('endpoint')}-{Token.as_string(interfaces.value)}"},
         )
 

@@ -50,16 +50,18 @@ class NetworkKey(Construct):
                 "Sid": "CloudWatchLogsEncryptsThisRegionsLogGroups",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{platform.region}.amazonaws.com"},
+                # No kms:Describe*: DescribeKey carries no encryption context, so under this
+                # condition it could never be allowed (parliament: UNKNOWN_CONDITION_FOR_ACTION).
                 "Action": [
                     "kms:Decrypt*",
-                    "kms:Describe*",
                     "kms:Encrypt*",
                     "kms:GenerateDataKey*",
                     "kms:ReEncrypt*",
                 ],
                 "Resource": "*",
+                # StringLike: encryption context values are strings (an ARN-shaped one here).
                 "Condition": {
-                    "ArnLike": {
+                    "StringLike": {
                         "kms:EncryptionContext:aws:logs:arn": f"arn:{platform.partition}:logs:{platform.region}:{account}:log-group:*"
                     }
                 },

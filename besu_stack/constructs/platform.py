@@ -27,3 +27,12 @@ class Platform(Construct):
         # and ``name`` is deprecated there (terraform-provider-aws
         # internal/service/meta/region_data_source.go, both lines).
         self.region: str = region.id
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        """The ARN of ``resource`` of ``service`` in this account (and region, if regional).
+
+        The one place constructs build ARNs of resources they know by name at synth time, so no
+        construct formats ``arn:`` strings by hand.
+        """
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"

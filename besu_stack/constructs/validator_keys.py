@@ -18,6 +18,7 @@ from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.secrets_key import ValidatorSecretsKey
 from besu_stack.constructs.state_bucket import SecureBucket
 from besu_stack.lambda_kernel import slots
 
@@ -35,8 +36,9 @@ def secret_name(naming: Naming, slot: int) -> str:
 class ValidatorKeys(Construct):
     """One secret per validator slot, filled by a key-generation Lambda that Terraform invokes.
 
-    * ``validator_count`` secrets named ``<network>/validator-<slot>/key``, encrypted with the
-      network's KMS key, never rotated (a validator key is an identity), recoverable for 30
+    * ``validator_count`` secrets named ``<network>/validator-<slot>/key``, encrypted with a KMS
+      key of their own (:class:`ValidatorSecretsKey`: only the key Lambda and the principals
+      given :meth:`grant_decrypt` may decrypt, and only through Secrets Manager), never rotated (a validator key is an identity), recoverable for 30
       days after deletion, with a resource policy that refuses reading or writing the value to
       every principal but the key Lambda and ``reader_role_arns``.
     * An artifact bucket (KMS-encrypted, versioned, private, TLS-only) for ``genesis.json`` and
@@ -48,7 +50,8 @@ class ValidatorKeys(Construct):
       overwrites a key; keys put into the secrets beforehand are used as they are (bring your
       own keys). Its result, which Terraform keeps in state, holds public data only.
 
-    Attributes: ``secret_arns``, ``secret_names``, ``artifact_bucket_name``,
+    Attributes: ``secret_arns``, ``secret_names``, ``secrets_key`` (the
+    :class:`ValidatorSecretsKey`), ``artifact_bucket_name``,
     ``artifact_bucket_arn``, ``genesis_object_key``, ``static_nodes_object_key``,
     ``function`` (the :class:`PythonFunction`), ``invocation_result``.
     """
@@ -74,6 +77,9 @@ class ValidatorKeys(Construct):
         adopt_secrets: bool = False,
     ) -> None:
         super().__init__(scope, id)
+        self.secrets_key = ValidatorSecretsKey(
+            self, "secrets_key", naming=naming, platform=platform
+        )
         # Adopted secrets (bring your own keys) exist before the first apply and are read, not
         # managed: Terraform never writes their value, and the key Lambda uses the key they
         # hold as it is (it never overwrites a key). Terraform still writes their policy.
@@ -87,7 +93,7 @@ class ValidatorKeys(Construct):
                 f"slot_{slot}",
                 name=secret_name(naming, slot),
                 description=f"Besu node key of validator slot {slot} of network {naming.network_name}",
-                kms_key_id=kms_key_arn,
+                kms_key_id=self.secrets_key.key_arn,
                 recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
                 tags={"besu:slot": str(slot)},
             )
@@ -113,7 +119,8 @@ class ValidatorKeys(Construct):
         bucket_arn = self.artifacts.bucket_arn
         via = [
             f"{service}.{platform.region}.amazonaws.com"
-            for service in ("secretsmanager", "s3", "dynamodb", "lambda")
+            # The secrets have their own key (secrets_key), which admits this function itself.
+            for service in ("s3", "dynamodb", "lambda")
         ]
         statements: list[Statement] = [
             {
@@ -167,6 +174,7 @@ class ValidatorKeys(Construct):
             environment={
                 "SECRET_NAME_PREFIX": naming.network_name,
                 "KMS_KEY_ID": kms_key_arn,
+                "SECRET_KMS_KEY_ID": self.secrets_key.key_arn,
                 "REGISTRY_TABLE_NAME": registry.table_name,
                 "ARTIFACT_BUCKET_NAME": self.artifact_bucket_name,
                 "PRIVATE_ZONE_DOMAIN": private_zone_domain,
@@ -182,6 +190,10 @@ class ValidatorKeys(Construct):
             reserved_concurrency=1,
         )
 
+        # The key Lambda stores values (PutSecretValue generates a data key) and reads them back.
+        self.secrets_key.grant_decrypt(
+            "KeyLambdaFillsSlotSecrets", self.function.role_arn, generate=True
+        )
         allowed = sorted({self.function.role_arn, *reader_role_arns})
         self.secret_policies: list[SecretsmanagerSecretPolicy] = []
         """The initial secret policies (hosts must start after them: see NodeLifecycle)."""
@@ -223,6 +235,14 @@ class ValidatorKeys(Construct):
             depends_on=[*self.secrets, registry.table, self.artifacts.policy],
         )
         self.invocation_result: str = self.invocation.result
+
+    def grant_decrypt(self, role_arn: str) -> None:
+        """Let the hosts' role decrypt the slot secrets through Secrets Manager.
+
+        The key's half only: which host reads which secret is each secret's resource policy,
+        written by the launch hook for the slot's current instance.
+        """
+        self.secrets_key.grant_decrypt("SlotHostsDecryptThroughSecretsManager", role_arn)
 
     def validator_addresses_expression(self) -> str:
         """A Terraform expression: the validator addresses from the Lambda's result, by slot."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from besu_stack.policy.iam_lint import LintSuppression
+
 
 @dataclass(frozen=True)
 class Suppression:
@@ -121,8 +123,11 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         "CKV2_AWS_57",
         "aws_secretsmanager_secret.validator_keys_slot_*",
         "A validator's node key is its identity on the chain: rotating it would silently remove "
-        "the validator from the network (changing the set is a BFT vote). Access is restricted "
-        "by a resource policy to the key Lambda and the slot's node instead.",
+        "the validator from the network (changing the set is a BFT vote). Instead the secrets "
+        "have their own KMS key that only the key Lambda and the hosts' role may use, only "
+        "through Secrets Manager, so no other principal can read or overwrite a key whatever its "
+        "IAM policy (tests/synth/test_secrets_key.py); which host reads which secret is each "
+        "secret's resource policy (the launch hook's, after the first claim).",
         _NETWORK_STACK,
     ),
     Suppression(
@@ -136,9 +141,10 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "CKV_AWS_272",
         "resource.validator_keys_keygen_function_*",
-        "The package is built deterministically from this repository at synth time and its "
-        "SHA-256 is pinned in the plan (source_code_hash); an AWS Signer profile is an "
-        "organisation-level choice this stack does not impose.",
+        "The package is built deterministically from this repository at synth time and "
+        "source_code_hash records its SHA-256, so a plan after an out-of-band UpdateFunctionCode "
+        "shows the drift; it does not prevent such an update. Only code signing would, and an "
+        "AWS Signer profile is an organisation-level choice this stack does not impose.",
         _NETWORK_STACK,
     ),
     Suppression(
@@ -175,17 +181,52 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "CKV_AWS_272",
         "resource.health_check_health_function_*",
-        "The package is built deterministically from this repository at synth time and its "
-        "SHA-256 is pinned in the plan (source_code_hash); an AWS Signer profile is an "
-        "organisation-level choice this stack does not impose.",
+        "The package is built deterministically from this repository at synth time and "
+        "source_code_hash records its SHA-256, so a plan after an out-of-band UpdateFunctionCode "
+        "shows the drift; it does not prevent such an update. Only code signing would, and an "
+        "AWS Signer profile is an organisation-level choice this stack does not impose.",
         _NETWORK_STACK,
     ),
     Suppression(
         "CKV_AWS_272",
         "resource.node_lifecycle_*_function_*",
         "Same as the key Lambda: the lifecycle and reconciler packages are built deterministically "
-        "from this repository and pinned by source_code_hash; code signing is an organisation-"
-        "level choice.",
+        "and source_code_hash makes out-of-band code changes visible as drift in the next plan "
+        "(it does not block them); code signing, which would, is an organisation-level choice.",
         _NETWORK_STACK,
     ),
 )
+
+
+# --- IAM policy linter (parliament; besu_stack/policy/iam_lint.py) ---------------------------
+#
+# The same rule as checkov's: every parliament finding on a synthesized policy document is
+# accepted here with its reason, or the gate fails; an entry that matches nothing is stale.
+
+LINT_SUPPRESSIONS: tuple[LintSuppression, ...] = (
+    LintSuppression(
+        "MALFORMED",
+        "aws_iam_role.*",
+        "A role's trust policy has no Resource element: the role itself is the resource "
+        "(IAM User Guide, 'IAM JSON policy elements: Principal', role trust policies). "
+        "parliament reads it as an identity policy.",
+        detail='"Statement contains neither Resource nor NotResource"',
+    ),
+    LintSuppression(
+        "RESOURCE_STAR",
+        "aws_kms_key.*",
+        'In a key policy "Resource": "*" means the key the policy is attached to and nothing '
+        "else (AWS KMS Developer Guide, 'Key policies in AWS KMS'); who may use it is decided "
+        "by Principal and the conditions, which the statements set.",
+    ),
+    LintSuppression(
+        "RESOURCE_MISMATCH",
+        "aws_iam_role_policy.node_lifecycle_*_policy_*",
+        "AttachVolume, DetachVolume, CreateVolume and CreateSnapshot authorize against two "
+        "resource types (volume and instance, volume and snapshot: Service Authorization "
+        "Reference for Amazon EC2); the lifecycle roles grant each type in a statement of its "
+        "own with its own conditions, and parliament judges one statement at a time, so each "
+        "statement lacks the other type.",
+    ),
+)
+"""Every accepted parliament finding, with its reason."""

@@ -15,7 +15,11 @@ from besu_stack.constructs.fleet import (
     instance_role_name,
 )
 from besu_stack.constructs.health_check import HealthCheck, HealthThresholds
-from besu_stack.constructs.monitoring import KEY_SERVICE_PRINCIPALS, Monitoring
+from besu_stack.constructs.monitoring import (
+    KEY_SERVICE_PRINCIPALS,
+    Monitoring,
+    SecretPolicyWatch,
+)
 from besu_stack.constructs.naming import Naming
 from besu_stack.constructs.network import CreatedVpc, ExistingVpc, Network
 from besu_stack.constructs.network_key import NetworkKey
@@ -222,6 +226,15 @@ class BesuNetworkStack(TerraformStack):
             },
             alarm_email=inputs.string("alarm_email"),
             unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
+            # The hooks open and close the slot secrets; any other change alerts.
+            secret_policy_watch=SecretPolicyWatch(
+                secret_name_prefix=f"{self.naming.network_name}/validator-",
+                writer_role_arns=[
+                    self.node_lifecycle.launch_function.role_arn,
+                    self.node_lifecycle.termination_function.role_arn,
+                    self.node_lifecycle.reconciler_function.role_arn,
+                ],
+            ),
         )
 
         self.fleet = ValidatorFleet(
@@ -257,7 +270,6 @@ class BesuNetworkStack(TerraformStack):
                 interval_hours=inputs.number("snapshot_interval_hours"),
                 retention_count=inputs.number("snapshot_retention_count"),
             ),
-            slot_secret_arns=self.validator_keys.secret_arns,
             artifact_bucket_arn=self.validator_keys.artifact_bucket_arn,
             genesis_object_key=self.validator_keys.genesis_object_key,
             static_nodes_object_key=self.validator_keys.static_nodes_object_key,
@@ -285,6 +297,8 @@ class BesuNetworkStack(TerraformStack):
                 *self.validator_keys.secret_policies,
             ],
         )
+        # The hosts' half of reading a slot key; the secret's policy picks the one host.
+        self.validator_keys.grant_decrypt(self.fleet.instance_role_arn)
 
         self._output(
             "network_name",

@@ -7,7 +7,8 @@ misconfigured function fails on its first invocation instead of acting on a defa
 variable                   meaning
 =========================  ===================================================================
 ``SECRET_NAME_PREFIX``     secrets are named ``<prefix>/validator-<slot>/key``
-``KMS_KEY_ID``             customer-managed KMS key (id, ARN or alias) for secrets and S3
+``KMS_KEY_ID``             customer-managed KMS key (id, ARN or alias) for the S3 network files
+``SECRET_KMS_KEY_ID``      the validator secrets' own KMS key, for secrets this function creates
 ``REGISTRY_TABLE_NAME``    DynamoDB key/node registry (partition key ``slot``, a number)
 ``ARTIFACT_BUCKET_NAME``   S3 bucket receiving ``genesis.json`` and ``static-nodes.json``
 ``PRIVATE_ZONE_DOMAIN``    private hosted zone; slot ``i`` is ``validator-<i>.<domain>``
@@ -50,6 +51,7 @@ class KeygenConfig:
 
     secret_name_prefix: str
     kms_key_id: str
+    secret_kms_key_id: str
     registry_table_name: str
     artifact_bucket_name: str
     private_zone_domain: str
@@ -106,6 +108,7 @@ class KeygenConfig:
         return cls(
             secret_name_prefix=prefix,
             kms_key_id=required("KMS_KEY_ID"),
+            secret_kms_key_id=required("SECRET_KMS_KEY_ID"),
             registry_table_name=required("REGISTRY_TABLE_NAME"),
             artifact_bucket_name=required("ARTIFACT_BUCKET_NAME"),
             private_zone_domain=domain,

@@ -122,7 +122,7 @@ def _resolve_key(
                 "generating a new one"
             )
         created = stores.secrets.create_empty(
-            name, config.kms_key_id, f"Besu node key of validator slot {slot}"
+            name, config.secret_kms_key_id, f"Besu node key of validator slot {slot}"
         )
         log.info(
             "secret created" if created else "secret created concurrently",

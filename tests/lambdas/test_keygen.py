@@ -62,6 +62,7 @@ def env(clients: Clients, kms_key: str, monkeypatch: pytest.MonkeyPatch) -> dict
     values = {
         "SECRET_NAME_PREFIX": PREFIX,
         "KMS_KEY_ID": kms_key,
+        "SECRET_KMS_KEY_ID": kms_key,
         "REGISTRY_TABLE_NAME": TABLE,
         "ARTIFACT_BUCKET_NAME": BUCKET,
         "PRIVATE_ZONE_DOMAIN": DOMAIN,
@@ -412,7 +413,8 @@ def test_invalid_event_is_rejected(env: dict[str, str], event: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["KMS_KEY_ID", "REGISTRY_TABLE_NAME", "CHAIN_ID", "GENESIS_OPTIONS_JSON"]
+    "name",
+    ["KMS_KEY_ID", "SECRET_KMS_KEY_ID", "REGISTRY_TABLE_NAME", "CHAIN_ID", "GENESIS_OPTIONS_JSON"],
 )
 def test_missing_environment_variable_fails_at_cold_start(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str

@@ -9,7 +9,7 @@ import pytest
 
 from besu_stack.settings import Settings, StateBackend
 from besu_stack.variables import NETWORK_VARIABLES, variables_for
-from tests.conftest import StackJson, only_resource
+from tests.conftest import StackJson, resource_at
 
 pytestmark = pytest.mark.synth
 
@@ -49,7 +49,8 @@ def test_existing_vpc_mode_declares_vpc_and_subnet_inputs_instead_of_a_cidr(
 
 
 def test_network_kms_key_rotates_and_is_named_after_the_network(default_stack: StackJson) -> None:
-    key = only_resource(default_stack, "aws_kms_key")
+    # The validator secrets have a key of their own (tests/synth/test_secrets_key.py).
+    key = resource_at(default_stack, "aws_kms_key", "network_key/key")
     assert key["enable_key_rotation"] is True
     assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     policy = json.loads(key["policy"])
@@ -60,7 +61,9 @@ def test_network_kms_key_rotates_and_is_named_after_the_network(default_stack: S
         # ELB access-log delivery to the PrivateLink log bucket (SSE-KMS).
         "AwsServicesOfThisAccountUseKey",
     }
-    assert only_resource(default_stack, "aws_kms_alias")["name"] == "alias/besu-key"
+    assert (
+        resource_at(default_stack, "aws_kms_alias", "network_key/alias")["name"] == "alias/besu-key"
+    )
 
 
 def test_outputs_are_documented(default_stack: StackJson) -> None:

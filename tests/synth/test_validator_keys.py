@@ -38,7 +38,8 @@ def test_one_encrypted_unrotated_recoverable_secret_per_slot(default_stack: Stac
     assert sorted(s["name"] for s in secrets.values()) == [
         f"besu/validator-{i}/key" for i in range(4)
     ]
-    key_ref = "${aws_kms_key.network_key_18EBFB33.arn}"
+    # Their own key, not the network key (issue 13: see tests/synth/test_secrets_key.py).
+    key_ref = "${aws_kms_key.validator_keys_secrets_key_FF376435.arn}"
     for secret in secrets.values():
         assert secret["kms_key_id"] == key_ref
         assert secret["recovery_window_in_days"] == 30

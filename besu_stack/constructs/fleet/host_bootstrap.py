@@ -6,7 +6,7 @@ the slot's public configuration as instance tags. This script, run by cloud-init
 agent starts, waits for those tags (read through IMDSv2), mounts the volume (creating a file
 system only on a blank volume), downloads genesis and static nodes, looks up the load
 balancer's private IPs, writes ``node.env`` for the container entry point, fetches the node key
-onto a root-only tmpfs (never onto a disk), and only then starts the ECS agent with the slot as
+onto a tmpfs readable only by root and uid 1000 (never onto a disk), and only then starts the ECS agent with the slot as
 a container-instance attribute.
 
 ``node.env`` holds ``NODE_SLOT``, ``NODE_PRIVATE_IP`` (IMDS ``local-ipv4``: Besu's
@@ -112,7 +112,10 @@ ENV
 chmod 0644 /etc/besu/genesis.json /etc/besu/static-nodes.json /etc/besu/node.env
 chmod 0755 /etc/besu
 
-# The node key: root-only tmpfs, readable by the Besu user, never on a disk, never logged.
+# The node key: a tmpfs of mode 0700 owned by uid 1000 (the image's besu user, docker/Dockerfile
+# at 25.11.0), the key file 0400: readable by root and uid 1000 only, never on a disk, never
+# logged. On the AL2023 host uid 1000 is the cloud-init default user ec2-user, which has no way
+# in here (no key pair, no SSH ingress; Session Manager sessions run as ssm-user).
 mkdir -p /run/besu
 mountpoint -q /run/besu || mount -t tmpfs -o size=1m,mode=0700,uid=$BESU_UID,gid=$BESU_UID,noexec,nosuid,nodev tmpfs /run/besu
 aws --region "$REGION" secretsmanager get-secret-value --secret-id "$SECRET_NAME" \

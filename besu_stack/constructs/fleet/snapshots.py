@@ -38,6 +38,14 @@ def snapshot_policy(
                     "Effect": "Allow",
                     "Principal": {"Service": "dlm.amazonaws.com"},
                     "Action": "sts:AssumeRole",
+                    # Confused-deputy guard ("The confused deputy problem", IAM User Guide,
+                    # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html):
+                    # only on behalf of this account. IfExists: the DLM service-role page does
+                    # not say that DLM sends aws:SourceAccount when it assumes the role, and a
+                    # plain StringEquals would then stop the snapshots.
+                    "Condition": {
+                        "StringEqualsIfExists": {"aws:SourceAccount": platform.account_id}
+                    },
                 }
             ]
         ),

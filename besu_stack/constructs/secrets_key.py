@@ -1,0 +1,143 @@
+"""The KMS key of the validator secrets: only the principals granted here may decrypt a key.
+
+The network key (``network_key.py``) gives the account root ``kms:*`` so that IAM alone decides
+who uses it: right for logs, volumes and buckets, wrong for validator keys, where any principal
+with a broad IAM policy (an administrator role) could read or overwrite a validator's identity.
+This key's policy is the whole decision instead (a key policy must allow a request itself, "Key
+policies in AWS KMS", https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html):
+
+* the account (its IAM principals with the permission) may **administer** the key: describe,
+  tag, enable and disable, schedule deletion, rotate, and change the key policy, but not
+  encrypt, decrypt, generate data keys, re-encrypt or create grants (a grant would let an
+  administrator decrypt without a visible policy change);
+* each principal granted with :meth:`ValidatorSecretsKey.grant_decrypt` may decrypt (and, with
+  ``generate=True``, generate data keys) only through Secrets Manager in this region
+  (``kms:ViaService``) and only for the validator secrets (``kms:EncryptionContext:SecretARN``:
+  Secrets Manager encrypts each secret version under the context ``SecretARN``, "Secret
+  encryption and decryption in AWS Secrets Manager",
+  https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+
+The lock-out trade-off: ``kms:PutKeyPolicy`` stays with the account's administrators. Without
+it nobody could ever change this policy again (Terraform could not add a principal, and KMS's
+lock-out safety check refuses such a policy unless bypassed), and a key whose policy admits no
+one is unrecoverable. So an administrator can still give themselves decrypt, but only through
+``PutKeyPolicy``: a deliberate, logged change of this key (CloudTrail), never a side effect of a
+broad IAM policy.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+from besu_stack.constructs.iam import Statement, policy_document
+from besu_stack.constructs.naming import Naming
+from besu_stack.constructs.platform import Platform
+
+KEY_ADMINISTRATION_ACTIONS: tuple[str, ...] = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+"""What the account's administrators may do with the key: everything but using it."""
+
+DELETION_WINDOW_DAYS = 30
+"""The maximum: a deleted key makes every validator key it encrypts unreadable."""
+
+
+class ValidatorSecretsKey(Construct):
+    """A symmetric KMS key (rotated yearly, with an alias) for the validator secrets only.
+
+    Its policy starts with key administration for the account and grows with each
+    :meth:`grant_decrypt`. Attributes: ``key_arn``, ``key_id``, ``alias_name``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, naming: Naming, platform: Platform) -> None:
+        super().__init__(scope, id)
+        self._platform = platform
+        self._secret_arn_pattern = platform.arn(
+            "secretsmanager", f"secret:{naming.network_name}/validator-*"
+        )
+        self._grants: list[tuple[str, str, bool]] = []
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Encrypts the validator keys of Besu network {naming.network_name}",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=DELETION_WINDOW_DAYS,
+            policy=self._policy(),
+        )
+        self.alias = KmsAlias(
+            self,
+            "alias",
+            name=f"alias/{naming.name('validator-keys')}",
+            target_key_id=self.key.key_id,
+        )
+        self.key_arn: str = self.key.arn
+        self.key_id: str = self.key.key_id
+        self.alias_name: str = self.alias.name
+
+    def grant_decrypt(self, sid: str, role_arn: str, *, generate: bool = False) -> None:
+        """Let ``role_arn`` decrypt validator secrets, through Secrets Manager only.
+
+        ``generate`` also allows generating their data keys, which ``PutSecretValue`` needs. This is the key's half of reading a secret; the secret's own policy is the other half.
+        ``sid`` names the statement (letters and digits), so the policy says who it admits.
+        """
+        if not sid.isalnum():
+            raise ValueError(f"grant_decrypt: sid {sid!r} must be letters and digits")
+        self._grants.append((sid, role_arn, generate))
+        self.key.policy = self._policy()
+
+    def _policy(self) -> str:
+        platform = self._platform
+        statements: list[Statement] = [
+            {
+                "Sid": "AccountAdministersButCannotUseTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": platform.arn("iam", "root", regional=False)},
+                "Action": list(KEY_ADMINISTRATION_ACTIONS),
+                "Resource": "*",
+            }
+        ]
+        for sid, role_arn, generate in self._grants:
+            actions = ["kms:Decrypt", "kms:GenerateDataKey"] if generate else ["kms:Decrypt"]
+            statements.append(
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Principal": {"AWS": role_arn},
+                    "Action": actions,
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{platform.region}.amazonaws.com"
+                        },
+                        # Encryption context values are strings: StringLike, not ArnLike.
+                        "StringLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},
+                    },
+                }
+            )
+        return policy_document(statements)
