@@ -132,6 +132,11 @@ class _RecordingSecrets:
     def put_resource_policy(self, **kwargs: Any) -> None:
         self.policies[kwargs["SecretId"]] = kwargs["ResourcePolicy"]
 
+    def get_resource_policy(self, **kwargs: Any) -> dict[str, str]:
+        # The hook reads the current owner first (it undoes only a grant it made itself).
+        policy = self.policies.get(kwargs["SecretId"])
+        return {"ResourcePolicy": policy} if policy else {}
+
 
 def _secret_arn(slot: int) -> str:
     return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-{slot}/key-AbCdEf"

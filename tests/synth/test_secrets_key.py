@@ -87,6 +87,10 @@ class World:
             def put_resource_policy(self, **kwargs: Any) -> None:
                 written["policy"] = kwargs["ResourcePolicy"]
 
+            def get_resource_policy(self, **kwargs: Any) -> dict[str, str]:
+                # The hook reads the current owner first (its undo withdraws only its grant).
+                return {"ResourcePolicy": written["policy"]} if "policy" in written else {}
+
         SecretAccess(Client(), host_role).grant("besu/validator-1/key", OWNER)
         return written["policy"]
 
