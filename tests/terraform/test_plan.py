@@ -142,7 +142,7 @@ def test_the_rendered_container_passes_besus_rules(default_plan: Plan, tmp_path:
     check_environment(command, ours, image)
     check_p2p_host(command)
     service = only(default_plan, "aws_ecs_service")
-    check_port_mappings(container, service["load_balancer"])
+    check_port_mappings(task, container, service)
     assert container["image"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/besu:25.11.0")
 
 
