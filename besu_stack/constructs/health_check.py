@@ -30,7 +30,11 @@ HEALTH_METRIC_NAMESPACE = "BesuStack"
 """The CloudWatch namespace the checker publishes to (its ``METRIC_NAMESPACE``)."""
 DEFAULT_SCHEDULE = "rate(1 minute)"
 FUNCTION_TIMEOUT_SECONDS = 50
-"""Shorter than the one-minute schedule, so a slow run never meets the next one."""
+"""Shorter than the one-minute schedule, so a slow run never meets the next one. A run budgets
+its time within it (``lambda_src/health/logic.py``): with the checker's one-attempt clients
+(4 s a call at worst) the RPC observation, one whole remediation and the metrics fit
+(``tests/lambdas/test_health_time_budget.py``); nodes the budget cannot pay for wait for the
+next run."""
 MAX_CHECK_CONCURRENCY = 64
 """The runtime's upper bound for ``CHECK_CONCURRENCY``."""
 

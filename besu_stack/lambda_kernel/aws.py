@@ -36,22 +36,27 @@ _RETRY_AFTER_EXTRA_SECONDS = 5.0
 
 
 def client_config(**overrides: Any) -> Any:
-    """The botocore ``Config`` every function's clients use (timeouts, standard retries)."""
+    """The botocore ``Config`` every function's clients use (timeouts, standard retries).
+
+    ``overrides`` replace or add ``Config`` arguments (e.g. a function that must fit a short
+    timeout passes ``retries`` with fewer attempts; see :func:`worst_case_call_seconds`).
+    """
     from botocore.config import Config
 
-    return Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
-        **overrides,
-    )
+    settings: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+        "retries": {"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
+    }
+    settings.update(overrides)
+    return Config(**settings)
 
 
 ClientFactory = Callable[[str], Any]
 """Builds the boto3 client of one AWS service (by its boto3 name)."""
 
 
-def aws_client(service: str) -> Any:
+def aws_client(service: str, **overrides: Any) -> Any:
     """A boto3 client of ``service`` with :func:`client_config` (region/endpoint from the env).
 
     Every function builds its clients through this factory: the reachability test derives the
@@ -59,17 +64,20 @@ def aws_client(service: str) -> Any:
     """
     import boto3
 
-    return boto3.client(service, config=client_config())
+    return boto3.client(service, config=client_config(**overrides))
 
 
-def worst_case_call_seconds() -> float:
-    """The longest one API call can take: every attempt times out, every backoff is maximal."""
+def worst_case_call_seconds(max_attempts: int = MAX_ATTEMPTS) -> float:
+    """The longest one API call can take: every attempt times out, every backoff is maximal.
+
+    ``max_attempts`` is the ``total_max_attempts`` of the client (default: :data:`MAX_ATTEMPTS`).
+    """
     per_attempt = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
     backoffs = sum(
         min(2.0 ** (retry - 1), _MAX_BACKOFF_SECONDS) + _RETRY_AFTER_EXTRA_SECONDS
-        for retry in range(1, MAX_ATTEMPTS)
+        for retry in range(1, max_attempts)
     )
-    return MAX_ATTEMPTS * per_attempt + backoffs
+    return max_attempts * per_attempt + backoffs
 
 
 def error_code(exc: BaseException) -> str:
@@ -169,15 +177,17 @@ class CallGuard:
     undo itself, which the reserve pays for).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, call_seconds: float | None = None) -> None:
         self.budget: Budget | None = None
         self.calls = 0
+        self.call_seconds = worst_case_call_seconds() if call_seconds is None else call_seconds
+        """What one call of the wrapped clients can cost (their :func:`worst_case_call_seconds`)."""
 
     def before_call(self, operation: str) -> None:
         """Count the call; raise :class:`OutOfTimeError` if the budget cannot pay for it."""
         self.calls += 1
         if self.budget is not None:
-            self.budget.require(worst_case_call_seconds(), operation)
+            self.budget.require(self.call_seconds, operation)
 
     def wrap(self, client: Any) -> Any:
         """``client`` with every operation checked by this guard."""

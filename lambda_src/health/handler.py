@@ -5,6 +5,10 @@ Returns a public summary (see :func:`health.logic.run_check`). The configuration
 clients and the WebSocket JSON-RPC client are built once per cold start; a missing environment variable fails the
 import loudly. Run it with reserved concurrency 1: runs never overlap on purpose (and a
 conditional write guards each node if they do).
+
+Each invocation's time budget is the Lambda context's remaining time (kernel
+``remaining_seconds``), with one AWS call (the metrics publication) in reserve; ``run_check``
+raises the reserve to what the run's metrics cost and defers the nodes it cannot pay for.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import os
 import time
 from typing import Any
 
+from besu_stack.lambda_kernel.aws import Budget, remaining_seconds
 from besu_stack.lambda_log import JsonLogger
 
 from .config import HealthConfig
 from .errors import HealthCheckError
 from .logic import run_check
 from .rpc import BesuRpcClient
-from .store import Stores
+from .store import CHECKER_CALL_SECONDS, Stores
 
 LOG = JsonLogger("health")
 CONFIG = HealthConfig.from_env(os.environ)
@@ -36,9 +41,15 @@ RPC = BesuRpcClient(
 
 
 def handler(event: object, context: Any) -> dict[str, Any]:
-    """Check every registered node once and remediate within the quorum limits."""
+    """Check every registered node once and remediate within the quorum limits and the time left.
+
+    Without a Lambda context (a direct call) the run has no deadline.
+    """
+    budget = Budget.starting_now(
+        remaining_seconds(context, float("inf")), reserve_seconds=CHECKER_CALL_SECONDS
+    )
     try:
-        return run_check(CONFIG, STORES, RPC.observe_all, LOG, time.time())
+        return run_check(CONFIG, STORES, RPC.observe_all, LOG, time.time(), budget=budget)
     except HealthCheckError as exc:
         LOG.error("health check failed", error=type(exc).__name__, detail=str(exc))
         raise

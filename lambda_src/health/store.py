@@ -35,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from besu_stack.lambda_kernel.aws import aws_client
+from besu_stack.lambda_kernel.aws import CallGuard, aws_client, worst_case_call_seconds
 from besu_stack.lambda_kernel.aws import error_code as _error_code
 from besu_stack.lambda_kernel.slots import IN_USE
 
@@ -44,7 +44,22 @@ from .errors import RemediationError
 from .rpc import endpoint_hosts
 
 STATUS_IN_USE = IN_USE
-_METRICS_PER_CALL = 150
+METRICS_PER_CALL = 150
+"""Data per ``PutMetricData`` call (the API's limit is 1000; 150 keeps requests small)."""
+
+CHECKER_MAX_ATTEMPTS = 1
+"""The checker's clients try each call once (the kernel's default is 3 attempts).
+
+Why: with 3 attempts one call can cost ``worst_case_call_seconds()`` = 25 s, and a run makes at
+least a scan, one write per node and a metrics put inside a 50 s timeout that cannot grow past the
+one-minute schedule. With one attempt a call costs at most 4 s (connect 1 s + read 3 s, no
+backoff), so the RPC observation, one whole remediation and the metrics fit
+(``tests/lambdas/test_health_time_budget.py``). The retry is the next scheduled run a minute
+later: a failed call is contained to its node (its state unchanged) and checked again then.
+"""
+CHECKER_RETRIES = {"mode": "standard", "total_max_attempts": CHECKER_MAX_ATTEMPTS}
+CHECKER_CALL_SECONDS = worst_case_call_seconds(CHECKER_MAX_ATTEMPTS)
+"""The longest one AWS call of the checker can take."""
 
 
 @dataclass(frozen=True)
@@ -301,9 +316,9 @@ class MetricsPublisher:
     def publish(self, metrics: Sequence[Metric], timestamp: float) -> None:
         """Publish the metrics, all with the run's timestamp."""
         data = list(_metric_data(metrics, timestamp))
-        for start in range(0, len(data), _METRICS_PER_CALL):
+        for start in range(0, len(data), METRICS_PER_CALL):
             self._client.put_metric_data(
-                Namespace=self._namespace, MetricData=data[start : start + _METRICS_PER_CALL]
+                Namespace=self._namespace, MetricData=data[start : start + METRICS_PER_CALL]
             )
 
 
@@ -325,6 +340,8 @@ class Stores:
     registry: Registry
     fleet: Fleet
     metrics: MetricsPublisher
+    guard: CallGuard | None = None
+    """Checks the run's time budget before every AWS call (``None``: no checks)."""
 
     @classmethod
     def from_boto3(
@@ -334,16 +351,28 @@ class Stores:
         service: str,
         group_name: str,
         namespace: str,
+        guard: CallGuard | None = None,
     ) -> Stores:
-        """Build the stores on default boto3 clients (region and endpoint from the environment)."""
+        """Build the stores on boto3 clients (region and endpoint from the environment).
+
+        Every client tries each call once (:data:`CHECKER_MAX_ATTEMPTS`) and is wrapped by one
+        :class:`CallGuard` (``guard``, or a new one costing :data:`CHECKER_CALL_SECONDS` a call),
+        so :func:`~.logic.run_check` stops before the function timeout.
+        """
+        guard = guard or CallGuard(CHECKER_CALL_SECONDS)
         return cls(
-            registry=Registry(aws_client("dynamodb"), table_name),
+            registry=Registry(
+                guard.wrap(aws_client("dynamodb", retries=CHECKER_RETRIES)), table_name
+            ),
             fleet=Fleet(
-                aws_client("ecs"),
-                aws_client("autoscaling"),
+                guard.wrap(aws_client("ecs", retries=CHECKER_RETRIES)),
+                guard.wrap(aws_client("autoscaling", retries=CHECKER_RETRIES)),
                 cluster,
                 service,
                 group_name,
             ),
-            metrics=MetricsPublisher(aws_client("cloudwatch"), namespace),
+            metrics=MetricsPublisher(
+                guard.wrap(aws_client("cloudwatch", retries=CHECKER_RETRIES)), namespace
+            ),
+            guard=guard,
         )
