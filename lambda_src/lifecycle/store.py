@@ -545,7 +545,7 @@ class Containers:
 
 
 DATA_MOUNT_POINT = "/var/lib/besu"
-"""Where the host bootstrap mounts the slot's data volume (besu_stack/host_bootstrap.py)."""
+"""Where the host bootstrap mounts the slot's data volume (besu_stack/constructs/fleet/host_bootstrap.py)."""
 UNMOUNT_SCRIPT = (
     "set -eu; "
     f"if mountpoint -q {DATA_MOUNT_POINT}; then sync; umount {DATA_MOUNT_POINT}; fi; "

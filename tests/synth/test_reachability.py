@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from besu_stack.host_bootstrap import host_bootstrap_script
+from besu_stack.constructs.fleet.host_bootstrap import host_bootstrap_script
 from tests.conftest import StackJson, resources
 
 pytestmark = pytest.mark.synth
