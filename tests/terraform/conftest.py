@@ -8,10 +8,11 @@ one line; under ``CI=true`` that is a failure, so CI can never pass without runn
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,19 @@ from besu_stack.rehearsal.terraform import (
 
 pytestmark = pytest.mark.terraform
 
+ROOT = Path(__file__).resolve().parents[2]
+
 _COPY_IGNORE = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "plan.bin")
+
+
+def load_example(name: str) -> Any:
+    """The ``main.py`` module of ``examples/<name>`` (its ``build(outdir)`` makes the app)."""
+    path = ROOT / "examples" / name / "main.py"
+    spec = importlib.util.spec_from_file_location(f"tf_example_{name.replace('-', '_')}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +63,9 @@ def terraform_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def copy_module(terraform_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
+def copy_module(
+    terraform_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Terraform]:
     """Copy a configuration directory to a fresh working directory and return a Terraform on it."""
 
     def copy(source: Path, name: str, env: dict[str, str] | None = None) -> Terraform:

@@ -32,8 +32,7 @@ from tests.synth.test_node_conformance import (
     check_port_mappings,
     container_environment,
 )
-from tests.terraform.conftest import Snapshots
-from tests.terraform.test_validate import _load_example
+from tests.terraform.conftest import Snapshots, load_example
 
 pytestmark = pytest.mark.terraform
 
@@ -75,7 +74,7 @@ def plan_example(
     tmp_path: Path,
     variables: dict[str, object] | None = None,
 ) -> Plan:
-    example = _load_example(name)
+    example = load_example(name)
     example.build(tmp_path / "cdktf.out").synth()
     (stack,) = sorted((tmp_path / "cdktf.out" / "stacks").iterdir())
     tf = copy_module(stack, name, env=moto.isolated_environment())

@@ -7,17 +7,16 @@ warning fails too: an attribute deprecated in one provider line is the next line
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from besu_stack.rehearsal.terraform import Terraform, mirrored_provider_versions
 from besu_stack.settings import Settings, StateBackend
 from besu_stack.versions import AWS_PROVIDER_VERSION
+from tests.terraform.conftest import load_example
 
 pytestmark = pytest.mark.terraform
 
@@ -93,20 +92,11 @@ def test_the_registry_module_validates_through_the_terraform_consumer_example(
     _assert_valid(tf)
 
 
-def _load_example(name: str) -> Any:
-    path = ROOT / "examples" / name / "main.py"
-    spec = importlib.util.spec_from_file_location(f"tf_example_{name.replace('-', '_')}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", ["cdktf-composition", "existing-vpc", "qbft-seven-validators"])
 def test_each_cdktf_example_validates(
     name: str, copy_module: Callable[..., Terraform], tmp_path: Path
 ) -> None:
-    example = _load_example(name)
+    example = load_example(name)
     example.build(tmp_path / "cdktf.out").synth()
     stacks = sorted((tmp_path / "cdktf.out" / "stacks").iterdir())
     assert stacks
