@@ -340,7 +340,8 @@ def planned_changes(plan: dict[str, Any]) -> list[PlannedChange]:
         known_unknown = sorted(
             k for k, v in unknown.items() if v is True and before.get(k) is not None
         )
-        attributes = tuple(sorted(set(differing) | set(known_unknown) - {"id", "arn"}))
+        # Identifiers that turn unknown follow a replacement another attribute forces.
+        attributes = tuple(sorted(set(differing) | (set(known_unknown) - {"id", "arn"})))
         found.append(PlannedChange(change["address"], change["type"], actions, attributes))
     return found
 
