@@ -76,6 +76,18 @@ def copy_module(
     return copy
 
 
+def consumer_example(tmp_path: Path, binary: Path, env: dict[str, str] | None = None) -> Terraform:
+    """A copy of ``examples/terraform-consumer`` beside a copy of ``modules/``.
+
+    The example uses the registry module by relative path (``../../modules/...``), so both are
+    copied with that layout kept.
+    """
+    shutil.copytree(ROOT / "modules", tmp_path / "modules", ignore=_COPY_IGNORE)
+    target = tmp_path / "examples" / "terraform-consumer"
+    shutil.copytree(ROOT / "examples" / "terraform-consumer", target, ignore=_COPY_IGNORE)
+    return Terraform(target, binary=binary, env=env)
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     """One shimmed moto server process for the Terraform tests of the session."""

@@ -32,7 +32,7 @@ from tests.synth.test_node_conformance import (
     check_port_mappings,
     container_environment,
 )
-from tests.terraform.conftest import Snapshots, load_example
+from tests.terraform.conftest import Snapshots, consumer_example, load_example
 
 pytestmark = pytest.mark.terraform
 
@@ -225,10 +225,8 @@ def test_the_existing_vpc_example_plans_into_the_given_subnets(
 def test_the_terraform_consumer_plans_the_registry_module(
     moto: MotoServer, terraform_binary: Path, tmp_path: Path
 ) -> None:
-    shutil.copytree(ROOT / "modules", tmp_path / "modules")
-    target = tmp_path / "examples" / "terraform-consumer"
-    shutil.copytree(ROOT / "examples" / "terraform-consumer", target)
-    tf = Terraform(target, binary=terraform_binary, env=moto.isolated_environment())
+    tf = consumer_example(tmp_path, terraform_binary, moto.isolated_environment())
+    target = tf.workdir
     # The example's S3 backend is not reachable here: an override file replaces it with local
     # state (https://developer.hashicorp.com/terraform/language/files/override).
     (target / "local_backend_override.tf.json").write_text(

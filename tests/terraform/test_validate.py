@@ -16,7 +16,7 @@ import pytest
 from besu_stack.rehearsal.terraform import Terraform, mirrored_provider_versions
 from besu_stack.settings import Settings, StateBackend
 from besu_stack.versions import AWS_PROVIDER_VERSION
-from tests.terraform.conftest import load_example
+from tests.terraform.conftest import consumer_example, load_example
 
 pytestmark = pytest.mark.terraform
 
@@ -79,15 +79,9 @@ def test_each_shape_validates(
 
 
 def test_the_registry_module_validates_through_the_terraform_consumer_example(
-    copy_module: Callable[..., Terraform], tmp_path: Path
+    terraform_binary: Path, tmp_path: Path
 ) -> None:
-    # The example refers to the module by relative path: copy both, keeping the layout.
-    shutil.copytree(ROOT / "modules", tmp_path / "modules")
-    tf = copy_module(ROOT / "examples" / "terraform-consumer", "consumer")
-    target = tmp_path / "examples" / "terraform-consumer"
-    target.parent.mkdir(parents=True)
-    shutil.move(tf.workdir, target)
-    tf.workdir = target
+    tf = consumer_example(tmp_path, terraform_binary)
     tf.init(backend=False)
     _assert_valid(tf)
 
