@@ -22,9 +22,15 @@ attribute         type  meaning
 ``health``        M     written by the checker only: see :func:`state_to_item`
 ================  ====  ===============================================================
 
-``health`` is replaced with a conditional update that requires the item still to be ``in_use``
-by the same instance and ``health.revision`` to be the one read, so two overlapping runs cannot
-both act on a node, and a slot re-claimed by a new instance is never written with old state.
+``health`` is replaced with a conditional update that requires ``health.revision`` to be the
+one read, so two overlapping runs cannot both act on a node. The update names no attribute but
+``health`` (and the key): the checker's role may touch nothing else
+(``dynamodb:Attributes``, ``besu_stack/constructs/health_check.py``), so it can neither change
+which instance owns a slot nor where a slot's key is. A slot re-claimed between a run's read
+and its write may thus get a state about the previous instance: every state carries its
+``instance_id``, a state about another instance counts only as the slot's history
+(``decisions._base_state``), and a remediation acts on the instance the state is about, never
+on the slot's new owner.
 """
 
 from __future__ import annotations
@@ -188,15 +194,15 @@ class Registry:
     ) -> int | None:
         """Write a slot's ``health`` if nobody else did since it was read; the new revision.
 
-        Returns ``None`` when the condition failed: another run wrote first, or the slot is no
-        longer ``in_use`` by ``instance_id``.
+        ``state`` is about ``instance_id`` (it carries it). Returns ``None`` when the condition
+        failed: another run wrote first.
         """
+        if state.instance_id != instance_id:
+            raise ValueError(
+                f"slot {slot}: a state about {state.instance_id} saved for {instance_id}"
+            )
         revision = (expected_revision or 0) + 1
-        values: dict[str, Any] = {
-            ":health": state_to_item(state, revision),
-            ":in_use": {"S": STATUS_IN_USE},
-            ":owner": {"S": instance_id},
-        }
+        values: dict[str, Any] = {":health": state_to_item(state, revision)}
         if expected_revision is None:
             guard = "attribute_not_exists(health.revision)"
         else:
@@ -207,11 +213,9 @@ class Registry:
                 TableName=self._table,
                 Key={"slot": {"N": str(slot)}},
                 UpdateExpression="SET health = :health",
-                ConditionExpression=(
-                    f"#status = :in_use AND owner_instance_id = :owner AND ({guard})"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
+                ConditionExpression=guard,
                 ExpressionAttributeValues=values,
+                ReturnValues="NONE",
             )
         except ClientError as exc:
             if _error_code(exc) == "ConditionalCheckFailedException":
