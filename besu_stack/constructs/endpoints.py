@@ -13,8 +13,12 @@ endpoint (private DNS on) per :data:`INTERFACE_ENDPOINTS` row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from besu_stack.constructs.iam import Statement, policy_document
+
+if TYPE_CHECKING:
+    from besu_stack.constructs.platform import Platform
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,9 @@ def interface_endpoint_policy(account_id: str) -> str:
     return policy_document([own_account_statement(account_id)])
 
 
-def gateway_endpoint_policy(service: str, account_id: str, partition: str, region: str) -> str:
+def gateway_endpoint_policy(service: str, platform: Platform) -> str:
     """The policy of one gateway endpoint; the S3 one also reads the AWS-owned buckets."""
+    account_id = platform.account_id
     statements: list[Statement] = [own_account_statement(account_id)]
     if service == "s3":
         statements.append(
@@ -144,7 +149,12 @@ def gateway_endpoint_policy(service: str, account_id: str, partition: str, regio
                 "Principal": "*",
                 "Action": "s3:GetObject",
                 "Resource": [
-                    f"arn:{partition}:s3:::{bucket.name.format(region=region)}/*"
+                    platform.arn(
+                        "s3",
+                        f"{bucket.name.format(region=platform.region)}/*",
+                        regional=False,
+                        in_account=False,
+                    )
                     for bucket in AWS_OWNED_BUCKETS
                 ],
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},

@@ -20,12 +20,14 @@ from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
 from besu_stack.besu.extra_data import Protocol, check_protocol
-from besu_stack.constructs.iam import Statement
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.fleet.reference import FleetReference
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 
+HEALTH_ATTRIBUTE = "health"
+"""The one registry attribute the checker writes (``lambda_src/health/store.py``)."""
 HEALTH_METRIC_NAMESPACE = "BesuStack"
 """The CloudWatch namespace the checker publishes to (its ``METRIC_NAMESPACE``)."""
 DEFAULT_SCHEDULE = "rate(1 minute)"
@@ -108,26 +110,22 @@ def env_text(value: Any) -> str:
 class HealthCheck(Construct):
     """The deep health check Lambda (``lambda_src/health``) on an EventBridge schedule.
 
-    * A :class:`PythonFunction` ``<network>-health`` with the third-party wheels (its runtime
-      imports :mod:`besu_stack.besu`, whose package imports ``rlp`` and ``coincurve``), in the
-      given subnets with the health checker's security group (the only one the nodes admit on
-      the admin RPC port), reserved concurrency 1 (runs never overlap, as the runtime requires),
-      a 50 s timeout (under the one-minute schedule), and an async invoke config with no
-      retries and a 60 s maximum event age: a stale check is worthless, the next run comes a
-      minute later.
+    * A :class:`PythonFunction` ``<network>-health`` (its package carries websocket-client, for
+      the nodes' WebSocket JSON-RPC), in the given subnets with the health checker's security
+      group (the only one the nodes admit on the internal RPC port), reserved concurrency 1
+      (runs never overlap, as the runtime requires), a 50 s timeout (under the one-minute
+      schedule), and an async invoke config with no retries and a 60 s maximum event age: a
+      stale check is worthless, the next run comes a minute later.
     * An EventBridge rule ``<network>-health-check`` with ``schedule_expression`` targeting the
       function, and the ``aws_lambda_permission`` for ``events.amazonaws.com`` scoped to that
       rule's ARN.
-    * An execution role with exactly what the runtime calls: ``dynamodb:Scan`` and
-      ``dynamodb:UpdateItem`` on the registry table; ``ecs:ListContainerInstances`` on the
-      cluster; ``ecs:DescribeContainerInstances`` and ``ecs:ListTasks`` on the cluster's
-      container instances, ``ecs:DescribeTasks`` and ``ecs:StopTask`` on the cluster's tasks
-      (both also conditioned on ``ecs:cluster``); ``autoscaling:SetInstanceHealth`` on the Auto
-      Scaling group; ``autoscaling:DescribeAutoScalingInstances`` on ``*`` (the action supports
-      no resource-level permissions; it only reads which group an instance belongs to);
-      ``cloudwatch:PutMetricData`` on ``*`` (likewise) limited by the ``cloudwatch:namespace``
-      condition to ``BesuStack``; ``kms:Decrypt``/``kms:GenerateDataKey`` on the network key
-      through DynamoDB and Lambda only.
+    * Grants to its role, each written by the resource it protects: the registry lets it scan
+      the slots and update only their ``health`` attribute (``dynamodb:Attributes``,
+      :meth:`ValidatorRegistry.grant`), so it cannot change which instance owns a slot or where
+      a slot's key is; the fleet lets it restart the cluster's tasks and mark the group's
+      instances unhealthy (:class:`FleetReference`); ``cloudwatch:PutMetricData`` on ``*``
+      (the action supports no resource-level permissions) limited by the
+      ``cloudwatch:namespace`` condition to ``BesuStack``.
 
     ``validator_count`` sets ``CHECK_CONCURRENCY`` so that every node is queried at once (up to
     64) and a run takes about one RPC timeout. ``thresholds`` fields left unset take the
@@ -143,20 +141,15 @@ class HealthCheck(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
+        fleet: FleetReference,
+        registry: ValidatorRegistry,
+        key: EncryptionKey,
         protocol: Protocol,
         validator_count: int,
         block_period_seconds: float,
-        registry: ValidatorRegistry,
-        cluster_name: str,
-        cluster_arn: str,
-        service_name: str,
-        autoscaling_group_name: str,
-        autoscaling_group_arn: str,
         subnet_ids: Sequence[str],
         security_group_id: str,
-        kms_key_arn: str,
         log_retention_days: float,
         thresholds: HealthThresholds | None = None,
         schedule_expression: str = DEFAULT_SCHEDULE,
@@ -176,73 +169,12 @@ class HealthCheck(Construct):
         thresholds = thresholds or HealthThresholds()
         self.metric_namespace = HEALTH_METRIC_NAMESPACE
 
-        arn_prefix = f"arn:{platform.partition}:ecs:{platform.region}:{platform.account_id}"
-        in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
-        via = [f"{service}.{platform.region}.amazonaws.com" for service in ("dynamodb", "lambda")]
-        statements: list[Statement] = [
-            {
-                "Sid": "ReadSlotsAndRecordNodeHealth",
-                "Effect": "Allow",
-                "Action": ["dynamodb:Scan", "dynamodb:UpdateItem"],
-                "Resource": registry.table_arn,
-            },
-            {
-                "Sid": "ListClusterInstances",
-                "Effect": "Allow",
-                "Action": "ecs:ListContainerInstances",
-                "Resource": cluster_arn,
-            },
-            {
-                "Sid": "FindTasksOnClusterInstances",
-                "Effect": "Allow",
-                "Action": ["ecs:DescribeContainerInstances", "ecs:ListTasks"],
-                "Resource": f"{arn_prefix}:container-instance/{cluster_name}/*",
-                "Condition": in_cluster,
-            },
-            {
-                "Sid": "RestartClusterTasks",
-                "Effect": "Allow",
-                "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
-                "Resource": f"{arn_prefix}:task/{cluster_name}/*",
-                "Condition": in_cluster,
-            },
-            {
-                # DescribeAutoScalingInstances supports no resource-level permissions: "*" is
-                # the only resource it accepts. It is read-only (which group owns an instance).
-                "Sid": "FindInstancesGroupNoResourceLevelSupport",
-                "Effect": "Allow",
-                "Action": "autoscaling:DescribeAutoScalingInstances",
-                "Resource": "*",
-            },
-            {
-                "Sid": "ReplaceGroupInstances",
-                "Effect": "Allow",
-                "Action": "autoscaling:SetInstanceHealth",
-                "Resource": autoscaling_group_arn,
-            },
-            {
-                # PutMetricData supports no resource-level permissions; the namespace condition
-                # is the scope.
-                "Sid": "PublishHealthMetricsToOwnNamespace",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": HEALTH_METRIC_NAMESPACE}},
-            },
-            {
-                "Sid": "UseNetworkKeyThroughTheseServicesOnly",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": via}},
-            },
-        ]
         environment = {
             "REGISTRY_TABLE_NAME": registry.table_name,
-            "NETWORK_NAME": naming.network_name,
-            "ECS_CLUSTER_NAME": cluster_name,
-            "ECS_SERVICE_NAME": service_name,
-            "AUTOSCALING_GROUP_NAME": autoscaling_group_name,
+            "NETWORK_NAME": identity.network_name,
+            "ECS_CLUSTER_NAME": fleet.cluster_name,
+            "ECS_SERVICE_NAME": fleet.service_name,
+            "AUTOSCALING_GROUP_NAME": fleet.autoscaling_group_name,
             "CONSENSUS_PROTOCOL": protocol,
             "BLOCK_PERIOD_SECONDS": env_text(block_period_seconds),
             "METRIC_NAMESPACE": HEALTH_METRIC_NAMESPACE,
@@ -253,18 +185,35 @@ class HealthCheck(Construct):
         self.function = PythonFunction(
             self,
             "health",
-            function_name=naming.name("health"),
+            identity=identity,
+            function_name=identity.name("health"),
             source="health",
             description="Deep health check of the Besu validators: metrics and bounded repairs",
-            platform=platform,
-            statements=statements,
             environment=environment,
-            kms_key_arn=kms_key_arn,
+            key=key,
             log_retention_days=log_retention_days,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
             timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
             reserved_concurrency=1,
+        )
+        role = self.function.role
+        registry.grant(role, ["dynamodb:Scan"], sid="ReadSlots")
+        registry.grant(
+            role, ["dynamodb:UpdateItem"], sid="RecordNodeHealth", attributes=[HEALTH_ATTRIBUTE]
+        )
+        fleet.grant_restart_tasks(role)
+        fleet.grant_replace_instances(role)
+        role.add_to_policy(
+            {
+                # PutMetricData supports no resource-level permissions; the namespace condition
+                # is the scope.
+                "Sid": "PublishHealthMetricsToOwnNamespace",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": HEALTH_METRIC_NAMESPACE}},
+            }
         )
         LambdaFunctionEventInvokeConfig(
             self,
@@ -276,8 +225,8 @@ class HealthCheck(Construct):
         self.rule = CloudwatchEventRule(
             self,
             "schedule",
-            name=naming.name("health-check"),
-            description=f"Runs the deep health check of Besu network {naming.network_name}",
+            name=identity.name("health-check"),
+            description=f"Runs the deep health check of Besu network {identity.network_name}",
             schedule_expression=schedule_expression,
         )
         CloudwatchEventTarget(

@@ -20,10 +20,11 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from besu_stack.besu.bft import quorum
+from besu_stack.constructs.fleet.reference import FleetReference
 from besu_stack.constructs.health_check import HEALTH_METRIC_NAMESPACE
 from besu_stack.constructs.iam import policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 
 KEY_SERVICE_PRINCIPALS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 """Services that must be allowed to use the network key (``NetworkKey(extra_service_principals=
@@ -168,7 +169,7 @@ def stall_evaluation_minutes(block_period_seconds: float) -> float:
 class Monitoring(Construct):
     """An encrypted SNS topic, the network's alarms, and a CloudWatch dashboard.
 
-    * Topic ``<network>-alarms`` encrypted with ``kms_key_arn`` (the key policy must let
+    * Topic ``<network>-alarms`` encrypted with ``key`` (the key policy must let
       :data:`KEY_SERVICE_PRINCIPALS` use it), with a policy letting only this network's
       CloudWatch alarms publish (``aws:SourceAccount``, and ``aws:SourceArn`` matching
       ``<network>-*`` alarms) and refusing publishing without TLS. An e-mail subscription to
@@ -220,14 +221,11 @@ class Monitoring(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
+        fleet: FleetReference,
         validator_count: int,
         block_period_seconds: float,
-        kms_key_arn: str,
-        cluster_name: str,
-        service_name: str,
-        autoscaling_group_name: str,
+        key: EncryptionKey,
         lambda_functions: Mapping[str, str],
         alarm_email: str = "",
         data_volume_disk_metric: MetricRef | None = None,
@@ -239,13 +237,17 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         if isinstance(validator_count, bool) or validator_count < 1:
             raise ValueError(f"validator_count must be at least 1, got {validator_count!r}")
-        for key in lambda_functions:
-            if not _FUNCTION_KEY.match(key):
+        for function_key in lambda_functions:
+            if not _FUNCTION_KEY.match(function_key):
                 raise ValueError(
-                    f"lambda_functions key {key!r} must be lowercase letters, digits and dashes "
+                    f"lambda_functions key {function_key!r} must be lowercase letters, digits and dashes "
                     "(it names the alarm)"
                 )
-        disk = data_volume_disk_metric or default_data_volume_disk_metric(autoscaling_group_name)
+        naming, platform = identity.naming, identity.platform
+        cluster_name, service_name = fleet.cluster_name, fleet.service_name
+        disk = data_volume_disk_metric or default_data_volume_disk_metric(
+            fleet.autoscaling_group_name
+        )
         stuck = stuck_slots_metric or default_stuck_slots_metric(naming.network_name)
         network = {"Network": naming.network_name}
 
@@ -254,14 +256,11 @@ class Monitoring(Construct):
             "topic",
             name=naming.name("alarms"),
             display_name=f"Besu network {naming.network_name} alarms",
-            kms_master_key_id=kms_key_arn,
+            kms_master_key_id=key.key_arn,
         )
         self.topic_arn: str = self.topic.arn
         self.topic_name: str = self.topic.name
-        alarm_arns = (
-            f"arn:{platform.partition}:cloudwatch:{platform.region}:{platform.account_id}"
-            f":alarm:{naming.network_name}-*"
-        )
+        alarm_arns = identity.alarms_arn
         SnsTopicPolicy(
             self,
             "topic_policy",
@@ -335,18 +334,18 @@ class Monitoring(Construct):
                 secret_policy_watch,
                 platform.arn("secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"),
             )
-            for key, event_pattern in patterns.items():
+            for rule_key, event_pattern in patterns.items():
                 rule = CloudwatchEventRule(
                     self,
-                    f"secret_policy_{key}",
-                    name=naming.name("secret-policy", key.replace("_", "-")),
+                    f"secret_policy_{rule_key}",
+                    name=naming.name("secret-policy", rule_key.replace("_", "-")),
                     description="A validator secret's resource policy changed outside the hooks",
                     event_pattern=json.dumps(event_pattern, sort_keys=True),
                 )
                 CloudwatchEventTarget(
-                    self, f"secret_policy_{key}_alert", rule=rule.name, arn=self.topic.arn
+                    self, f"secret_policy_{rule_key}_alert", rule=rule.name, arn=self.topic.arn
                 )
-                self.secret_policy_rules[key] = rule
+                self.secret_policy_rules[rule_key] = rule
 
         def alarm(
             key: str,
@@ -481,10 +480,10 @@ class Monitoring(Construct):
             evaluation_periods=1,
             treat_missing_data="notBreaching",
         )
-        for key, function_name in sorted(lambda_functions.items()):
+        for function_key, function_name in sorted(lambda_functions.items()):
             alarm(
-                f"lambda_{key.replace('-', '_')}_errors",
-                f"The {key} Lambda function failed (see its log group).",
+                f"lambda_{function_key.replace('-', '_')}_errors",
+                f"The {function_key} Lambda function failed (see its log group).",
                 namespace="AWS/Lambda",
                 metric_name="Errors",
                 dimensions={"FunctionName": function_name},

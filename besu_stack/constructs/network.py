@@ -42,8 +42,8 @@ from besu_stack.constructs.endpoints import (
     interface_services,
 )
 from besu_stack.constructs.iam import allow, policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.ports import ADMIN_RPC_PORT, HTTPS_PORT, METRICS_PORT, P2P_PORT
 
 SUBNET_NEWBITS = 3
@@ -76,17 +76,17 @@ class Network(Construct):
 
     In both cases: gateway endpoints for S3 and DynamoDB and interface endpoints (private DNS on)
     for every API in :mod:`besu_stack.constructs.endpoints`; flow logs (of the VPC, or of the
-    given subnets) to a log group encrypted with ``kms_key_arn``; and four security groups:
+    given subnets) to a log group encrypted with ``key``; and four security groups:
 
-    - nodes: p2p (TCP and UDP) from nodes, metrics from the VPC, the admin RPC port from the
-      health checker; egress only to nodes (p2p), the interface endpoints and the gateway
+    - nodes: p2p (TCP and UDP) from nodes, metrics from the VPC when it is the network's own
+      (not from an existing, shared VPC), the internal RPC port from the health checker; egress only to nodes (p2p), the interface endpoints and the gateway
       endpoints' prefix lists. The RPC ports are opened by :class:`PrivateLink` from its NLB.
     - VPC endpoints: HTTPS from the VPC CIDR only.
     - health checker (for the Lambda added later): no ingress; egress to the nodes' admin RPC
       port and to the endpoints.
     - control plane (Lambdas that only call AWS APIs): no ingress; egress to the endpoints only.
 
-    Attributes: ``vpc_id``, ``vpc_cidr``, ``subnet_ids``, ``node_security_group_id``,
+    Attributes: ``vpc_id``, ``vpc_cidr``, ``owns_vpc``, ``subnet_ids``, ``node_security_group_id``,
     ``endpoint_security_group_id``, ``health_checker_security_group_id``,
     ``control_plane_security_group_id``,
     ``flow_log_group_name``, ``interface_endpoint_services``, ``gateway_endpoint_services``.
@@ -101,20 +101,23 @@ class Network(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
         vpc: CreatedVpc | ExistingVpc,
-        kms_key_arn: str,
+        key: EncryptionKey,
         log_retention_days: float,
     ) -> None:
         super().__init__(scope, id)
+        naming, platform = identity.naming, identity.platform
         self._naming = naming
+        self._identity = identity
+        self.owns_vpc = isinstance(vpc, CreatedVpc)
+        """Whether the VPC is the network's own (created here) rather than an existing one."""
         if isinstance(vpc, CreatedVpc):
             route_table_ids = self._create_vpc(vpc)
         else:
             route_table_ids = self._use_existing_vpc(vpc)
 
-        self._flow_logs(platform, kms_key_arn, log_retention_days, isinstance(vpc, CreatedVpc))
+        self._flow_logs(key, log_retention_days, isinstance(vpc, CreatedVpc))
 
         self.node_security_group = SecurityGroup(
             self,
@@ -159,9 +162,7 @@ class Network(Construct):
             self,
             "gateway_endpoint_policies",
             {
-                service: gateway_endpoint_policy(
-                    service, platform.account_id, platform.partition, platform.region
-                )
+                service: gateway_endpoint_policy(service, platform)
                 for service in self.gateway_endpoint_services
             },
         )
@@ -278,15 +279,14 @@ class Network(Construct):
 
     # --- flow logs ---------------------------------------------------------------------------
 
-    def _flow_logs(
-        self, platform: Platform, kms_key_arn: str, retention_days: float, whole_vpc: bool
-    ) -> None:
+    def _flow_logs(self, key: EncryptionKey, retention_days: float, whole_vpc: bool) -> None:
         naming = self._naming
+        platform = self._identity.platform
         log_group = CloudwatchLogGroup(
             self,
             "flow_log_group",
             name=naming.name("vpc-flow-logs"),
-            kms_key_id=kms_key_arn,
+            kms_key_id=key.key_arn,
             retention_in_days=retention_days,
         )
         self.flow_log_group_name: str = log_group.name
@@ -305,9 +305,7 @@ class Network(Construct):
                         "Action": "sts:AssumeRole",
                         "Condition": {
                             "StringEquals": {"aws:SourceAccount": account},
-                            "ArnLike": {
-                                "aws:SourceArn": f"arn:{platform.partition}:ec2:{platform.region}:{account}:vpc-flow-log/*"
-                            },
+                            "ArnLike": {"aws:SourceArn": self._identity.flow_logs_arn},
                         },
                     }
                 ]
@@ -379,16 +377,20 @@ class Network(Construct):
                 to_port=P2P_PORT,
                 referenced_security_group_id=node,
             )
-        VpcSecurityGroupIngressRule(
-            self,
-            "node_metrics_from_vpc",
-            security_group_id=node,
-            description="Besu Prometheus metrics from inside the VPC",
-            ip_protocol="tcp",
-            from_port=METRICS_PORT,
-            to_port=METRICS_PORT,
-            cidr_ipv4=self.vpc_cidr,
-        )
+        if self.owns_vpc:
+            # Only in a VPC of the network's own: in an existing (shared) VPC the CIDR holds
+            # other workloads; an operator's scraper is admitted by a rule of theirs on the
+            # node security group (output node_security_group_id).
+            VpcSecurityGroupIngressRule(
+                self,
+                "node_metrics_from_vpc",
+                security_group_id=node,
+                description="Besu Prometheus metrics from inside the network's VPC",
+                ip_protocol="tcp",
+                from_port=METRICS_PORT,
+                to_port=METRICS_PORT,
+                cidr_ipv4=self.vpc_cidr,
+            )
         VpcSecurityGroupIngressRule(
             self,
             "node_admin_rpc_from_health_checker",

@@ -8,9 +8,9 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
-from besu_stack.constructs.iam import policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.iam import Grantable, policy_document
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import KeyGrants
 
 
 class NetworkKey(Construct):
@@ -22,6 +22,9 @@ class NetworkKey(Construct):
     region's log groups) and any ``extra_service_principals`` (e.g. SNS, EventBridge) through
     ``kms:ViaService``-free service grants limited by ``aws:SourceAccount``.
 
+    Other constructs encrypt with it and grant its use (:meth:`grant`, :meth:`grant_decrypt`,
+    :meth:`grant_encrypt_decrypt`) only through the service that encrypts for them.
+
     Attributes: ``key_arn``, ``key_id``, ``alias_name``.
     """
 
@@ -30,26 +33,25 @@ class NetworkKey(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
         deletion_window_days: float,
         extra_service_principals: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
+        platform = identity.platform
         account = platform.account_id
-        root = f"arn:{platform.partition}:iam::{account}:root"
         statements = [
             {
                 "Sid": "AccountAdministersKeyThroughIam",
                 "Effect": "Allow",
-                "Principal": {"AWS": root},
+                "Principal": {"AWS": platform.root_arn},
                 "Action": "kms:*",
                 "Resource": "*",
             },
             {
                 "Sid": "CloudWatchLogsEncryptsThisRegionsLogGroups",
                 "Effect": "Allow",
-                "Principal": {"Service": f"logs.{platform.region}.amazonaws.com"},
+                "Principal": {"Service": platform.service_endpoint("logs")},
                 # No kms:Describe*: DescribeKey carries no encryption context, so under this
                 # condition it could never be allowed (parliament: UNKNOWN_CONDITION_FOR_ACTION).
                 "Action": [
@@ -61,9 +63,7 @@ class NetworkKey(Construct):
                 "Resource": "*",
                 # StringLike: encryption context values are strings (an ARN-shaped one here).
                 "Condition": {
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{platform.partition}:logs:{platform.region}:{account}:log-group:*"
-                    }
+                    "StringLike": {"kms:EncryptionContext:aws:logs:arn": identity.log_groups_arn()}
                 },
             },
         ]
@@ -81,15 +81,28 @@ class NetworkKey(Construct):
         self.key = KmsKey(
             self,
             "key",
-            description=f"Encrypts the data of Besu network {naming.network_name}",
+            description=f"Encrypts the data of Besu network {identity.network_name}",
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=deletion_window_days,
             policy=policy_document(statements),
         )
         self.alias = KmsAlias(
-            self, "alias", name=f"alias/{naming.name('key')}", target_key_id=self.key.key_id
+            self, "alias", name=f"alias/{identity.name('key')}", target_key_id=self.key.key_id
         )
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.alias_name: str = self.alias.name
+        self._grants = KeyGrants(self.key_arn, platform)
+
+    def grant(self, grantee: Grantable, actions: Sequence[str], *, via_service: str) -> None:
+        """Let ``grantee`` use the key for ``actions`` through ``via_service`` (e.g. ``ec2``)."""
+        self._grants.grant(grantee, actions, via_service=via_service)
+
+    def grant_decrypt(self, grantee: Grantable, *, via_service: str) -> None:
+        """Let ``grantee`` read what ``via_service`` encrypted with the key for it."""
+        self._grants.grant_decrypt(grantee, via_service=via_service)
+
+    def grant_encrypt_decrypt(self, grantee: Grantable, *, via_service: str) -> None:
+        """Let ``grantee`` read and write through ``via_service`` with the key."""
+        self._grants.grant_encrypt_decrypt(grantee, via_service=via_service)

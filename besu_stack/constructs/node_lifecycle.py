@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from cdktf import ITerraformDependable, Token
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from besu_stack.constructs.iam import Statement
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.data_volumes import DataVolumes, DataVolumeSpec
+from besu_stack.constructs.dead_letter_queue import DeadLetterQueue
+from besu_stack.constructs.fleet.reference import FleetReference
+from besu_stack.constructs.iam import Grantable
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.validator_keys import ValidatorKeys
+
+__all__ = [
+    "LAUNCH_HOOK_TIMEOUT_SECONDS",
+    "TERMINATE_HOOK_TIMEOUT_SECONDS",
+    "DataVolumeSpec",
+    "NodeLifecycle",
+    "hook_names",
+]
 
 HOOK_FUNCTION_TIMEOUT_SECONDS = 300
 """Timeout of the launch and termination functions: each run completes its lifecycle action
@@ -41,18 +51,9 @@ its timeout) plus the delivery margin, with room to spare."""
 METRIC_NAMESPACE = "BesuStack/Validators"
 
 
-@dataclass(frozen=True)
-class DataVolumeSpec:
-    """Size and performance of each slot's gp3 data volume (tokens or literals)."""
-
-    size_gib: float
-    iops: float
-    throughput_mibps: float
-
-
-def hook_names(naming: Naming) -> tuple[str, str]:
+def hook_names(identity: NetworkIdentity) -> tuple[str, str]:
     """Names of the launch and termination lifecycle hooks of the validators' group."""
-    return naming.name("launch"), naming.name("terminate")
+    return identity.name("launch"), identity.name("terminate")
 
 
 class NodeLifecycle(Construct):
@@ -70,15 +71,19 @@ class NodeLifecycle(Construct):
       and snapshots it, releases the slot if this instance owns it.
     * The reconciler (every 5 minutes): releases slots of vanished instances and reports stuck
       ones (metric ``SlotsStuck``).
-    * A KMS-encrypted dead-letter queue for events the hook functions could not process.
+    * A KMS-encrypted, TLS-only dead-letter queue for events the hook functions could not
+      process.
 
     The three functions run outside the VPC: they call only AWS APIs, Route 53's among them,
-    which no VPC endpoint serves. The functions' IAM is scoped to the network's table, zone,
-    secrets, Auto Scaling group and Network-tagged volumes; EC2 ``Describe*`` calls have no
-    resource-level permissions.
+    which no VPC endpoint serves. Each gets only what its own code calls, granted by the
+    resource concerned: the registry, the slot secrets' policies (``keys``), the fleet's
+    lifecycle actions, hosts and container instances (``fleet``), the network's volumes and
+    snapshots (:class:`~besu_stack.constructs.data_volumes.DataVolumes`), the zone's slot names
+    (:meth:`grant_point_names`); EC2 ``Describe*`` calls have no resource-level permissions.
 
     Attributes: ``zone_id``, ``zone_name``, ``launch_function``, ``termination_function``,
-    ``reconciler_function``, ``dead_letter_queue_arn``, ``function_names``.
+    ``reconciler_function``, ``dead_letter_queue``, ``dead_letter_queue_arn``,
+    ``function_names``, ``event_wiring``.
     """
 
     def __init__(
@@ -86,26 +91,23 @@ class NodeLifecycle(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
+        fleet: FleetReference,
+        registry: ValidatorRegistry,
+        keys: ValidatorKeys,
+        key: EncryptionKey,
         vpc_id: str,
         node_domain: str,
-        registry: ValidatorRegistry,
-        secret_name_prefix: str,
-        artifact_bucket_name: str,
-        kms_key_arn: str,
-        autoscaling_group_name: str,
-        cluster_name: str,
-        instance_role_arn: str,
         data_volume: DataVolumeSpec,
         log_retention_days: float,
     ) -> None:
         super().__init__(scope, id)
+        self._node_domain = node_domain
         self.zone = Route53Zone(
             self,
             "zone",
             name=node_domain,
-            comment=f"Stable names of the validators of Besu network {naming.network_name}",
+            comment=f"Stable names of the validators of Besu network {identity.network_name}",
             vpc=[Route53ZoneVpc(vpc_id=vpc_id)],
             # The launch hook writes the validator-<slot> records, so they are not in state;
             # without this a destroy would fail on a non-empty zone.
@@ -113,304 +115,34 @@ class NodeLifecycle(Construct):
         )
         self.zone_id: str = self.zone.zone_id
         self.zone_name: str = node_domain
-        self.dead_letter_queue = SqsQueue(
-            self,
-            "dead_letters",
-            name=naming.name("lifecycle-dead-letters"),
-            kms_master_key_id=kms_key_arn,
-            message_retention_seconds=14 * 24 * 3600,
+        self.zone_arn: str = self.zone.arn
+        """The private zone's ARN (from the provider: Route 53 ARNs name no account)."""
+        self.dead_letter_queue = DeadLetterQueue(
+            self, "dead_letters", name=identity.name("lifecycle-dead-letters"), key=key
         )
-        self.dead_letter_queue_arn: str = self.dead_letter_queue.arn
+        self.dead_letter_queue_arn: str = self.dead_letter_queue.queue_arn
 
-        launch_hook, terminate_hook = hook_names(naming)
-        partition, region, account = platform.partition, platform.region, platform.account_id
-        asg_arn = (
-            f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:"
-            f"autoScalingGroupName/{autoscaling_group_name}"
-        )
-        cluster_arn = f"arn:{partition}:ecs:{region}:{account}:cluster/{cluster_name}"
-        secrets_arn = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret_name_prefix}/validator-*"
-        volumes = f"arn:{partition}:ec2:{region}:{account}:volume/*"
-        instances = f"arn:{partition}:ec2:{region}:{account}:instance/*"
-        snapshots = f"arn:{partition}:ec2:{region}::snapshot/*"
-        network_tag = {"StringEquals": {"aws:ResourceTag/Network": naming.network_name}}
-        ec2_via = {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}}
-
-        common: list[Statement] = [
-            {
-                "Sid": "Registry",
-                "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
-                "Resource": registry.table_arn,
-            },
-            {
-                "Sid": "DescribeHasNoResourceLevelPermissions",
-                "Effect": "Allow",
-                "Action": ["ec2:DescribeInstances", "ec2:DescribeSnapshots", "ec2:DescribeVolumes"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "SlotSecretAccessPolicies",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetResourcePolicy", "secretsmanager:PutResourcePolicy"],
-                "Resource": secrets_arn,
-            },
-            {
-                "Sid": "OnlyNonPublicSecretPolicies",
-                "Effect": "Deny",
-                "Action": "secretsmanager:PutResourcePolicy",
-                "Resource": secrets_arn,
-                "Condition": {"Bool": {"secretsmanager:BlockPublicPolicy": "false"}},
-            },
-            {
-                "Sid": "DetachNetworkVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:DetachVolume",
-                "Resource": volumes,
-                "Condition": network_tag,
-            },
-            {
-                "Sid": "DetachFromInstances",
-                "Effect": "Allow",
-                "Action": "ec2:DetachVolume",
-                "Resource": instances,
-            },
-            {
-                "Sid": "CompleteHooksOfTheValidatorGroup",
-                "Effect": "Allow",
-                "Action": [
-                    "autoscaling:CompleteLifecycleAction",
-                    "autoscaling:RecordLifecycleActionHeartbeat",
-                ],
-                "Resource": asg_arn,
-            },
-            {
-                "Sid": "Metrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-            },
-        ]
-        launch_only: list[Statement] = [
-            {
-                "Sid": "CreateEncryptedNetworkVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:CreateVolume",
-                "Resource": volumes,
-                "Condition": {
-                    "StringEquals": {
-                        "aws:RequestTag/Network": naming.network_name,
-                        "ec2:VolumeType": "gp3",
-                    },
-                    "Bool": {"ec2:Encrypted": "true"},
-                },
-            },
-            {
-                "Sid": "RestoreFromNetworkSnapshots",
-                "Effect": "Allow",
-                "Action": "ec2:CreateVolume",
-                "Resource": snapshots,
-                "Condition": network_tag,
-            },
-            {
-                "Sid": "TagNewVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:CreateTags",
-                "Resource": volumes,
-                "Condition": {"StringEquals": {"ec2:CreateAction": "CreateVolume"}},
-            },
-            {
-                "Sid": "MarkSupersededVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:CreateTags",
-                "Resource": volumes,
-                "Condition": {
-                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
-                    "ForAllValues:StringEquals": {
-                        "aws:TagKeys": [
-                            "besu:superseded-by",
-                            "besu:superseded-slot",
-                            "besu:superseded-at",
-                        ]
-                    },
-                },
-            },
-            {
-                "Sid": "TakeSupersededVolumesOutOfTheirSlot",
-                "Effect": "Allow",
-                "Action": "ec2:DeleteTags",
-                "Resource": volumes,
-                "Condition": {
-                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
-                    "ForAllValues:StringEquals": {"aws:TagKeys": ["Slot"]},
-                },
-            },
-            {
-                "Sid": "TagValidatorInstances",
-                "Effect": "Allow",
-                "Action": "ec2:CreateTags",
-                "Resource": instances,
-                "Condition": {
-                    "StringEquals": {
-                        "aws:ResourceTag/aws:autoscaling:groupName": autoscaling_group_name
-                    },
-                    "ForAllValues:StringLike": {"aws:TagKeys": ["besu:*"]},
-                },
-            },
-            {
-                "Sid": "AttachNetworkVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:AttachVolume",
-                "Resource": volumes,
-                "Condition": network_tag,
-            },
-            {
-                "Sid": "AttachToValidatorInstances",
-                "Effect": "Allow",
-                "Action": "ec2:AttachVolume",
-                "Resource": instances,
-                "Condition": {
-                    "StringEquals": {
-                        "aws:ResourceTag/aws:autoscaling:groupName": autoscaling_group_name
-                    }
-                },
-            },
-            {
-                "Sid": "DeleteVolumesOfFailedLaunches",
-                "Effect": "Allow",
-                "Action": "ec2:DeleteVolume",
-                "Resource": volumes,
-                "Condition": network_tag,
-            },
-            {
-                "Sid": "VolumeKeyThroughEc2",
-                "Effect": "Allow",
-                "Action": [
-                    "kms:CreateGrant",
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                ],
-                "Resource": kms_key_arn,
-                "Condition": ec2_via,
-            },
-            {
-                "Sid": "PointSlotNamesAtInstances",
-                "Effect": "Allow",
-                "Action": "route53:ChangeResourceRecordSets",
-                "Resource": f"arn:{partition}:route53:::hostedzone/{self.zone.zone_id}",
-                "Condition": {
-                    "ForAllValues:StringEquals": {
-                        "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
-                        "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
-                    },
-                    "ForAllValues:StringLike": {
-                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
-                            f"validator-*.{node_domain}"
-                        ]
-                    },
-                },
-            },
-        ]
-        reconciler_only: list[Statement] = [
-            {
-                "Sid": "DeleteSupersededVolumesAfterRetention",
-                "Effect": "Allow",
-                "Action": "ec2:DeleteVolume",
-                "Resource": volumes,
-                "Condition": {
-                    "StringEquals": {"aws:ResourceTag/Network": naming.network_name},
-                    "StringLike": {"aws:ResourceTag/besu:superseded-by": "vol-*"},
-                },
-            },
-        ]
-        termination_only: list[Statement] = [
-            {
-                "Sid": "SnapshotNetworkVolumes",
-                "Effect": "Allow",
-                "Action": "ec2:CreateSnapshot",
-                "Resource": volumes,
-                "Condition": network_tag,
-            },
-            {
-                "Sid": "CreateNetworkSnapshots",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateSnapshot", "ec2:CreateTags"],
-                "Resource": snapshots,
-                "Condition": {"StringEquals": {"aws:RequestTag/Network": naming.network_name}},
-            },
-            {
-                "Sid": "UnmountWithRunShellScript",
-                "Effect": "Allow",
-                "Action": "ssm:SendCommand",
-                "Resource": f"arn:{partition}:ssm:{region}::document/AWS-RunShellScript",
-            },
-            {
-                "Sid": "UnmountOnValidatorInstances",
-                "Effect": "Allow",
-                "Action": "ssm:SendCommand",
-                "Resource": instances,
-                "Condition": {
-                    "StringEquals": {
-                        "ssm:resourceTag/aws:autoscaling:groupName": autoscaling_group_name
-                    }
-                },
-            },
-            {
-                # GetCommandInvocation has no resource-level permissions; it reads the result
-                # of the command above and nothing else of value.
-                "Sid": "ReadUnmountResult",
-                "Effect": "Allow",
-                "Action": "ssm:GetCommandInvocation",
-                "Resource": "*",
-            },
-            {
-                "Sid": "FindContainerInstances",
-                "Effect": "Allow",
-                "Action": "ecs:ListContainerInstances",
-                "Resource": cluster_arn,
-            },
-            {
-                "Sid": "DrainContainerInstances",
-                "Effect": "Allow",
-                "Action": ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState"],
-                "Resource": f"arn:{partition}:ecs:{region}:{account}:container-instance/{cluster_name}/*",
-                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
-            },
-        ]
+        launch_hook, terminate_hook = hook_names(identity)
         environment = {
-            "NETWORK_NAME": naming.network_name,
+            "NETWORK_NAME": identity.network_name,
             "REGISTRY_TABLE_NAME": registry.table_name,
-            "ARTIFACT_BUCKET_NAME": artifact_bucket_name,
+            "ARTIFACT_BUCKET_NAME": keys.artifact_bucket_name,
             "PRIVATE_ZONE_ID": self.zone.zone_id,
             "PRIVATE_ZONE_DOMAIN": node_domain,
-            "INSTANCE_ROLE_ARN": instance_role_arn,
-            "DATA_VOLUME_KMS_KEY_ID": kms_key_arn,
+            "INSTANCE_ROLE_ARN": fleet.instance_role_arn,
+            "DATA_VOLUME_KMS_KEY_ID": key.key_arn,
             "DATA_VOLUME_SIZE_GIB": Token.as_string(data_volume.size_gib),
             "DATA_VOLUME_IOPS": Token.as_string(data_volume.iops),
             "DATA_VOLUME_THROUGHPUT_MIBPS": Token.as_string(data_volume.throughput_mibps),
             "LAUNCH_LEASE_SECONDS": str(LAUNCH_HOOK_TIMEOUT_SECONDS),
-            "ECS_CLUSTER_NAME": cluster_name,
+            "ECS_CLUSTER_NAME": fleet.cluster_name,
             "METRIC_NAMESPACE": METRIC_NAMESPACE,
         }
-
-        sqs_via: Statement = {
-            "Sid": "DeadLetterQueueKeyThroughSqs",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": kms_key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        }
-        common.append(sqs_via)
 
         def function(
             construct_id: str,
             short: str,
             handler: str,
-            statements: list[Statement],
             timeout: int,
             concurrency: int,
             description: str,
@@ -418,14 +150,13 @@ class NodeLifecycle(Construct):
             return PythonFunction(
                 self,
                 construct_id,
-                function_name=naming.name(short),
+                identity=identity,
+                function_name=identity.name(short),
                 source="lifecycle",
                 handler=handler,
                 description=description,
-                platform=platform,
-                statements=statements,
                 environment={**environment, "FUNCTION_TIMEOUT_SECONDS": str(timeout)},
-                kms_key_arn=kms_key_arn,
+                key=key,
                 log_retention_days=log_retention_days,
                 # Outside the VPC: these functions call only AWS APIs, and Route 53's API has no
                 # VPC endpoint (it is not among the services of
@@ -434,7 +165,7 @@ class NodeLifecycle(Construct):
                 # Outside a VPC, Lambda reaches every public AWS endpoint
                 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html).
                 subnet_ids=None,
-                dead_letter_queue_arn=self.dead_letter_queue.arn,
+                dead_letter_queue=self.dead_letter_queue,
                 timeout_seconds=timeout,
                 reserved_concurrency=concurrency,
             )
@@ -443,7 +174,6 @@ class NodeLifecycle(Construct):
             "launch",
             "launch-hook",
             "launch_handler",
-            [*common, *launch_only],
             HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Claims a slot for a launching validator host and gives it the slot's volume, name and key access",
@@ -452,7 +182,6 @@ class NodeLifecycle(Construct):
             "termination",
             "terminate-hook",
             "termination_handler",
-            [*common, *termination_only],
             HOOK_FUNCTION_TIMEOUT_SECONDS,
             3,
             "Drains a terminating validator host, detaches and snapshots its volume, releases its slot",
@@ -461,11 +190,55 @@ class NodeLifecycle(Construct):
             "reconciler",
             "reconciler",
             "reconcile_handler",
-            [*common, *reconciler_only],
             RECONCILER_TIMEOUT_SECONDS,
             1,
             "Releases slots of vanished instances and reports stuck slots",
         )
+
+        volumes = DataVolumes(identity, fleet, key)
+        for lifecycle_function in (
+            self.launch_function,
+            self.termination_function,
+            self.reconciler_function,
+        ):
+            role = lifecycle_function.role
+            registry.grant(
+                role,
+                ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                sid="Registry",
+            )
+            volumes.grant_describe(role)
+            volumes.grant_detach(role)
+            keys.grant_access_control(role)
+            role.add_to_policy(
+                {
+                    # PutMetricData supports no resource-level permissions; the namespace
+                    # condition is the scope.
+                    "Sid": "Metrics",
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:PutMetricData",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+                }
+            )
+
+        launch = self.launch_function.role
+        fleet.grant_complete_lifecycle_actions(launch, heartbeat=True)
+        fleet.grant_tag_instances(launch, "besu:*")
+        volumes.grant_create(launch)
+        volumes.grant_supersede(launch)
+        volumes.grant_attach(launch)
+        volumes.grant_delete_failed(launch)
+        self.grant_point_names(launch)
+
+        termination = self.termination_function.role
+        fleet.grant_complete_lifecycle_actions(termination, heartbeat=False)
+        fleet.grant_drain_instances(termination)
+        fleet.grant_run_shell_commands(termination)
+        volumes.grant_snapshot(termination)
+
+        volumes.grant_delete_superseded(self.reconciler_function.role)
+
         self.event_wiring: list[ITerraformDependable] = []
         """The rules, targets and invoke permissions: every host must launch after them, or its
         lifecycle events are lost and it waits out the hook's timeout."""
@@ -493,21 +266,52 @@ class NodeLifecycle(Construct):
                 "source": ["aws.autoscaling"],
                 "detail-type": [detail_type],
                 "detail": {
-                    "AutoScalingGroupName": [autoscaling_group_name],
+                    "AutoScalingGroupName": [fleet.autoscaling_group_name],
                     "LifecycleHookName": [hook],
                 },
             }
             self._rule(
                 construct_id,
-                naming.name(hook.removeprefix(naming.network_name + "-") + "-hook"),
+                identity.name(hook.removeprefix(identity.network_name + "-") + "-hook"),
                 target,
                 event_pattern=pattern,
             )
         self._rule(
             "reconcile_schedule",
-            naming.name("reconcile"),
+            identity.name("reconcile"),
             self.reconciler_function,
             schedule="rate(5 minutes)",
+        )
+
+    @property
+    def hook_role_arns(self) -> list[str]:
+        """The roles that write the slot secrets' policies (the secret-policy alerts spare them)."""
+        return [
+            self.launch_function.role_arn,
+            self.termination_function.role_arn,
+            self.reconciler_function.role_arn,
+        ]
+
+    def grant_point_names(self, grantee: Grantable) -> None:
+        """Let ``grantee`` UPSERT the slots' A records (``validator-*``) in the private zone."""
+        grantee.add_to_policy(
+            {
+                "Sid": "PointSlotNamesAtInstances",
+                "Effect": "Allow",
+                "Action": "route53:ChangeResourceRecordSets",
+                "Resource": self.zone_arn,
+                "Condition": {
+                    "ForAllValues:StringEquals": {
+                        "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+                        "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
+                    },
+                    "ForAllValues:StringLike": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                            f"validator-*.{self._node_domain}"
+                        ]
+                    },
+                },
+            }
         )
 
     def _rule(

@@ -28,11 +28,32 @@ class Platform(Construct):
         # internal/service/meta/region_data_source.go, both lines).
         self.region: str = region.id
 
-    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
-        """The ARN of ``resource`` of ``service`` in this account (and region, if regional).
+    def arn(
+        self, service: str, resource: str, *, regional: bool = True, in_account: bool = True
+    ) -> str:
+        """The ARN of ``resource`` of ``service``: in this account and region unless told not.
 
-        The one place constructs build ARNs of resources they know by name at synth time, so no
-        construct formats ``arn:`` strings by hand.
+        ``regional=False`` for global services (IAM, Route 53, S3); ``in_account=False`` for
+        resources whose ARN names no account (S3 buckets, EBS snapshots, SSM documents owned by
+        AWS). The one place ARNs are formatted, so no construct writes ``arn:`` by hand.
         """
         region = self.region if regional else ""
-        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
+        account = self.account_id if in_account else ""
+        return f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
+
+    @property
+    def root_arn(self) -> str:
+        """The account's root principal: a policy naming it delegates to the account's IAM."""
+        return self.arn("iam", "root", regional=False)
+
+    def managed_policy_arn(self, name: str) -> str:
+        """The ARN of the AWS-managed IAM policy ``name`` (its ARN's account is ``aws``)."""
+        return f"arn:{self.partition}:iam::aws:policy/{name}"
+
+    def service_endpoint(self, service: str) -> str:
+        """``<service>.<region>.amazonaws.com`` for a service in this region.
+
+        The value of ``kms:ViaService``, and the regional principal of services such as
+        CloudWatch Logs.
+        """
+        return f"{service}.{self.region}.amazonaws.com"

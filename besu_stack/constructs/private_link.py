@@ -19,8 +19,8 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 from constructs import Construct
 
 from besu_stack.constructs.iam import Statement
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.ports import RPC_HTTP_PORT, RPC_WS_PORT
 from besu_stack.constructs.state_bucket import SecureBucket
 
@@ -62,8 +62,10 @@ class PrivateLink(Construct):
     by the fleet) check Besu's ``/readiness`` on the HTTP RPC port (:class:`ReadinessCheck`) and
     drain for ``deregistration_delay_seconds``.
 
-    The NLB's security group admits the listener ports from ``vpc_cidr`` only and may send only
-    to the nodes' security group, which in turn admits the RPC ports from the NLB's group only.
+    The NLB's security group admits the listener ports from ``direct_clients_cidr`` only (none
+    when it is ``None``: in an existing, shared VPC other workloads must not reach the RPC
+    around the endpoint service's allow-list) and may send only to the nodes' security group,
+    which in turn admits the RPC ports from the NLB's group only.
     Traffic from PrivateLink is not evaluated against the NLB's inbound rules
     (``enforce_security_group_inbound_rules_on_private_link_traffic = "off"``): its source is
     the consumer's own private address in another VPC, unknown here. Access through PrivateLink
@@ -71,7 +73,7 @@ class PrivateLink(Construct):
     ``acceptance_required`` (the owner accepts each connection).
 
     NLB access logs (written for TLS listeners only; AWS records no TCP access logs) go to a
-    private bucket encrypted with ``kms_key_arn`` whose objects expire after
+    private bucket encrypted with ``key`` whose objects expire after
     ``log_retention_days``; the bucket exists even when ``access_logs_enabled`` is false.
 
     Attributes: ``nlb_arn``, ``nlb_dns_name``, ``security_group_id``, ``rpc_target_group_arn``,
@@ -84,13 +86,12 @@ class PrivateLink(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
         vpc_id: str,
-        vpc_cidr: str,
+        direct_clients_cidr: str | None,
         subnet_ids: Sequence[str],
         node_security_group_id: str,
-        kms_key_arn: str,
+        key: EncryptionKey,
         allowed_principals: Sequence[str],
         acceptance_required: bool | Any = True,
         private_dns_name: str = "",
@@ -103,6 +104,7 @@ class PrivateLink(Construct):
         log_retention_days: float = 365,
     ) -> None:
         super().__init__(scope, id)
+        naming, platform = identity.naming, identity.platform
         readiness = readiness or ReadinessCheck()
         ws_count = Token.as_number(Fn.conditional(ws_enabled, 1, 0))
         # Op.eq(x, "") would render the empty string as `undefined`: test the length instead.
@@ -117,18 +119,22 @@ class PrivateLink(Construct):
             tags={"Name": naming.name("rpc-nlb")},
         )
         self.security_group_id: str = self.security_group.id
-        self._open_port("rpc", RPC_HTTP_PORT, vpc_cidr, node_security_group_id, count=None)
-        self._open_port("ws", RPC_WS_PORT, vpc_cidr, node_security_group_id, count=ws_count)
+        self._open_port(
+            "rpc", RPC_HTTP_PORT, direct_clients_cidr, node_security_group_id, count=None
+        )
+        self._open_port(
+            "ws", RPC_WS_PORT, direct_clients_cidr, node_security_group_id, count=ws_count
+        )
 
         account = platform.account_id
         self.access_logs = SecureBucket(
             self,
             "access_logs",
             bucket_name=f"{naming.name('rpc-logs')}-{account}-{platform.region}",
-            kms_key_arn=kms_key_arn,
+            encryption_key=key,
             noncurrent_days=30,
             expiration_days=log_retention_days,
-            extra_statements=lambda arn: _log_delivery_statements(arn, platform),
+            extra_statements=lambda arn: _log_delivery_statements(arn, identity),
         )
         self.access_log_bucket_name: str = self.access_logs.bucket_name
 
@@ -229,22 +235,23 @@ class PrivateLink(Construct):
         self.endpoint_service_name: str = self.endpoint_service.service_name
 
     def _open_port(
-        self, what: str, port: int, vpc_cidr: str, node_sg: str, count: float | None
+        self, what: str, port: int, clients_cidr: str | None, node_sg: str, count: float | None
     ) -> None:
-        """Listener port from the VPC into the NLB, and from the NLB to the nodes only."""
+        """Listener port from ``clients_cidr`` (if any) into the NLB, and to the nodes only."""
         counted: dict[str, Any] = {} if count is None else {"count": TerraformCount.of(count)}
         label = {"rpc": "JSON-RPC (HTTP)", "ws": "JSON-RPC (WebSocket)"}[what]
-        VpcSecurityGroupIngressRule(
-            self,
-            f"nlb_{what}_from_vpc",
-            security_group_id=self.security_group_id,
-            description=f"{label} from inside the VPC (PrivateLink traffic is not filtered here)",
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            cidr_ipv4=vpc_cidr,
-            **counted,
-        )
+        if clients_cidr is not None:
+            VpcSecurityGroupIngressRule(
+                self,
+                f"nlb_{what}_from_vpc",
+                security_group_id=self.security_group_id,
+                description=f"{label} from inside the VPC (PrivateLink traffic is not filtered here)",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=clients_cidr,
+                **counted,
+            )
         VpcSecurityGroupEgressRule(
             self,
             f"nlb_{what}_to_nodes",
@@ -296,14 +303,12 @@ def _target_group_settings(
     }
 
 
-def _log_delivery_statements(bucket_arn: str, platform: Platform) -> list[Statement]:
+def _log_delivery_statements(bucket_arn: str, identity: NetworkIdentity) -> list[Statement]:
     """What ELB log delivery needs on the access-log bucket, for this account's NLBs only."""
-    account = platform.account_id
+    account = identity.platform.account_id
     condition = {
         "StringEquals": {"aws:SourceAccount": account},
-        "ArnLike": {
-            "aws:SourceArn": f"arn:{platform.partition}:logs:{platform.region}:{account}:*"
-        },
+        "ArnLike": {"aws:SourceArn": identity.arn("logs", "*")},
     }
     return [
         {

@@ -14,9 +14,6 @@ from typing import Any
 
 from cdktf import AssetType, TerraformAsset, TerraformStack
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionDeadLetterConfig,
@@ -26,8 +23,10 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 )
 from constructs import Construct
 
-from besu_stack.constructs.iam import Statement, policy_document
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.dead_letter_queue import DeadLetterQueue
+from besu_stack.constructs.iam import Role, Statement, service_trust_policy
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.lambda_package import (
     LambdaDependenciesMissing,
     build_lambda_zip,
@@ -133,17 +132,25 @@ class PythonFunction(Construct):
     (:mod:`besu_stack.lambda_package`); functions of one stack built from the same package share
     one asset, so the synthesized output and ``modules/`` store each package once.
 
-    Creates the execution role with only ``statements`` plus the AWS-managed policies the
-    function needs (X-Ray trace segments; for a VPC function also its network interfaces: both
-    require ``*``), a log group ``/aws/lambda/<name>`` encrypted with ``kms_key_arn`` and kept
-    ``log_retention_days``, and the function itself: in the given subnets and security groups
-    (or, when ``subnet_ids`` is ``None``, outside any VPC: Lambda's own network reaches the
-    public AWS endpoints, https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html),
-    tracing active, environment encrypted with the KMS key, reserved concurrency as given,
-    memory as measured for its package (:data:`MEMORY_MB`) unless ``memory_mb`` is given.
+    Creates:
 
-    Attributes: ``function`` (the ``LambdaFunction``), ``function_name``, ``function_arn``,
-    ``role_arn``, ``role_name``, ``source_code_hash``.
+    * the execution :class:`~besu_stack.constructs.iam.Role` (``role``), trusted by Lambda for
+      this account only, whose one inline policy starts with what every function needs and
+      grows with each grant other constructs give it: writing its own log group, sending trace
+      segments (X-Ray's two actions, which have no resource-level permissions), and, for a
+      function in a VPC, managing its network interfaces in this account (the actions Lambda's
+      VPC guide lists; no AWS-managed policy, so no ``logs:CreateLogGroup`` on ``*``);
+    * a log group ``/aws/lambda/<name>`` encrypted with ``key`` and kept ``log_retention_days``;
+    * the function: in the given subnets and security groups (or, when ``subnet_ids`` is
+      ``None``, outside any VPC: Lambda's own network reaches the public AWS endpoints,
+      https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html), tracing
+      active, environment encrypted with ``key``, reserved concurrency as given, memory as
+      measured for its package (:data:`MEMORY_MB`) unless ``memory_mb`` is given, and, with a
+      ``dead_letter_queue``, that queue for events it could not process (the role may send to
+      it).
+
+    Attributes: ``function`` (the ``LambdaFunction``), ``role`` (a ``Role``: grant to it),
+    ``function_name``, ``function_arn``, ``role_arn``, ``role_name``, ``source_code_hash``.
     """
 
     def __init__(
@@ -151,18 +158,17 @@ class PythonFunction(Construct):
         scope: Construct,
         id: str,
         *,
+        identity: NetworkIdentity,
         function_name: str,
         source: str,
         description: str,
-        platform: Platform,
-        statements: Sequence[Statement],
         environment: Mapping[str, str],
-        kms_key_arn: str,
+        key: EncryptionKey,
         log_retention_days: float,
         subnet_ids: Sequence[str] | None,
         security_group_ids: Sequence[str] = (),
         handler: str = "handler",
-        dead_letter_queue_arn: str | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
         timeout_seconds: int = 60,
         memory_mb: int | None = None,
         reserved_concurrency: int = 1,
@@ -174,57 +180,42 @@ class PythonFunction(Construct):
             "log_group",
             name=f"/aws/lambda/{function_name}",
             retention_in_days=log_retention_days,
-            kms_key_id=kms_key_arn,
+            kms_key_id=key.key_arn,
         )
-        self.role = IamRole(
+        self.role = Role(
             self,
             "role",
             name=function_name,
             description=description,
-            assume_role_policy=policy_document(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": platform.account_id}},
-                    }
-                ]
+            assume_role_policy=service_trust_policy(
+                "lambda.amazonaws.com",
+                condition={"StringEquals": {"aws:SourceAccount": identity.platform.account_id}},
             ),
+            policy_id="policy",
         )
-        logs: Statement = {
-            "Sid": "WriteOwnLogGroup",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{self.log_group.arn}:*",
-        }
-        extra: list[Statement] = []
-        if dead_letter_queue_arn is not None:
-            extra.append(
+        self.role.add_statements(
+            [
                 {
-                    "Sid": "DeadLetterQueue",
+                    "Sid": "WriteOwnLogGroup",
                     "Effect": "Allow",
-                    "Action": "sqs:SendMessage",
-                    "Resource": dead_letter_queue_arn,
-                }
-            )
-        IamRolePolicy(
-            self,
-            "policy",
-            role=self.role.id,
-            name=function_name,
-            policy=policy_document([logs, *statements, *extra]),
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{self.log_group.arn}:*",
+                },
+                {
+                    # Active tracing: Lambda sends the segments with the execution role
+                    # (https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html, "Execution
+                    # role permissions"); neither action has resource-level permissions.
+                    "Sid": "SendTraceSegmentsNoResourceLevelPermissions",
+                    "Effect": "Allow",
+                    "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                    "Resource": "*",
+                },
+            ]
         )
-        managed_policies = ["AWSXRayDaemonWriteAccess"]
         if subnet_ids is not None:
-            managed_policies.insert(0, "service-role/AWSLambdaVPCAccessExecutionRole")
-        for managed in managed_policies:
-            IamRolePolicyAttachment(
-                self,
-                managed.rsplit("/", 1)[-1],
-                role=self.role.name,
-                policy_arn=f"arn:{platform.partition}:iam::aws:policy/{managed}",
-            )
+            self.role.add_statements(vpc_network_interface_statements(identity))
+        if dead_letter_queue is not None:
+            dead_letter_queue.grant_send(self.role)
         self.function = LambdaFunction(
             self,
             "function",
@@ -239,7 +230,11 @@ class PythonFunction(Construct):
             timeout=timeout_seconds,
             memory_size=MEMORY_MB[source] if memory_mb is None else memory_mb,
             reserved_concurrent_executions=reserved_concurrency,
-            kms_key_arn=kms_key_arn,
+            # Lambda decrypts the environment with a grant it creates on the key for the
+            # execution role when the function is created, so the role needs no key statement
+            # (terraform-provider-aws 5.100.0 docs, resources/lambda_function, the
+            # KMSAccessDeniedException note).
+            kms_key_arn=key.key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(environment)),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             vpc_config=(
@@ -250,8 +245,8 @@ class PythonFunction(Construct):
                 else None
             ),
             dead_letter_config=(
-                LambdaFunctionDeadLetterConfig(target_arn=dead_letter_queue_arn)
-                if dead_letter_queue_arn is not None
+                LambdaFunctionDeadLetterConfig(target_arn=dead_letter_queue.queue_arn)
+                if dead_letter_queue is not None
                 else None
             ),
             depends_on=[self.log_group],
@@ -261,6 +256,47 @@ class PythonFunction(Construct):
         self.role_arn: str = self.role.arn
         self.role_name: str = self.role.name
         self.source_code_hash: str = digest
+
+
+LAMBDA_VPC_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html"
+
+
+def vpc_network_interface_statements(identity: NetworkIdentity) -> list[Statement]:
+    """What Lambda does with a VPC function's role: its network interfaces, in this account.
+
+    The actions of Lambda's VPC guide ("Execution role permissions", ``LAMBDA_VPC_DOC``):
+    ``DescribeNetworkInterfaces`` (and ``DescribeSubnets``) work only on ``*``; the others are
+    limited to this account and region's interfaces, subnets and security groups.
+    """
+    interfaces = identity.arn("ec2", "network-interface/*")
+    return [
+        {
+            "Sid": "CreateNetworkInterfacesInThisAccount",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [
+                interfaces,
+                identity.arn("ec2", "security-group/*"),
+                identity.arn("ec2", "subnet/*"),
+            ],
+        },
+        {
+            "Sid": "ManageNetworkInterfacesOfThisAccount",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:DeleteNetworkInterface",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": interfaces,
+        },
+        {
+            "Sid": "DescribeNetworkNoResourceLevelPermissions",
+            "Effect": "Allow",
+            "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            "Resource": "*",
+        },
+    ]
 
 
 def _base64_sha256(hex_digest: str) -> str:

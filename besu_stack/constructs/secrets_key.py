@@ -31,9 +31,8 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
-from besu_stack.constructs.iam import Statement, policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.iam import Grantable, Statement, policy_document
+from besu_stack.constructs.identity import NetworkIdentity
 
 KEY_ADMINISTRATION_ACTIONS: tuple[str, ...] = (
     "kms:CancelKeyDeletion",
@@ -74,17 +73,15 @@ class ValidatorSecretsKey(Construct):
     :meth:`grant_decrypt`. Attributes: ``key_arn``, ``key_id``, ``alias_name``.
     """
 
-    def __init__(self, scope: Construct, id: str, *, naming: Naming, platform: Platform) -> None:
+    def __init__(self, scope: Construct, id: str, *, identity: NetworkIdentity) -> None:
         super().__init__(scope, id)
-        self._platform = platform
-        self._secret_arn_pattern = platform.arn(
-            "secretsmanager", f"secret:{naming.network_name}/validator-*"
-        )
+        self._platform = identity.platform
+        self._secret_arn_pattern = identity.secrets_arn
         self._grants: list[tuple[str, str, bool]] = []
         self.key = KmsKey(
             self,
             "key",
-            description=f"Encrypts the validator keys of Besu network {naming.network_name}",
+            description=f"Encrypts the validator keys of Besu network {identity.network_name}",
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
@@ -93,22 +90,23 @@ class ValidatorSecretsKey(Construct):
         self.alias = KmsAlias(
             self,
             "alias",
-            name=f"alias/{naming.name('validator-keys')}",
+            name=f"alias/{identity.name('validator-keys')}",
             target_key_id=self.key.key_id,
         )
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.alias_name: str = self.alias.name
 
-    def grant_decrypt(self, sid: str, role_arn: str, *, generate: bool = False) -> None:
-        """Let ``role_arn`` decrypt validator secrets, through Secrets Manager only.
+    def grant_decrypt(self, grantee: Grantable, *, sid: str, generate: bool = False) -> None:
+        """Let ``grantee`` decrypt validator secrets, through Secrets Manager only.
 
-        ``generate`` also allows generating their data keys, which ``PutSecretValue`` needs. This is the key's half of reading a secret; the secret's own policy is the other half.
+        ``generate`` also allows generating their data keys, which ``PutSecretValue`` needs.
+        This is the key's half of reading a secret; the secret's own policy is the other half.
         ``sid`` names the statement (letters and digits), so the policy says who it admits.
         """
         if not sid.isalnum():
             raise ValueError(f"grant_decrypt: sid {sid!r} must be letters and digits")
-        self._grants.append((sid, role_arn, generate))
+        self._grants.append((sid, grantee.principal_arn, generate))
         self.key.policy = self._policy()
 
     def _policy(self) -> str:
@@ -117,7 +115,7 @@ class ValidatorSecretsKey(Construct):
             {
                 "Sid": "AccountAdministersButCannotUseTheKey",
                 "Effect": "Allow",
-                "Principal": {"AWS": platform.arn("iam", "root", regional=False)},
+                "Principal": {"AWS": platform.root_arn},
                 "Action": list(KEY_ADMINISTRATION_ACTIONS),
                 "Resource": "*",
             }
@@ -133,7 +131,7 @@ class ValidatorSecretsKey(Construct):
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{platform.region}.amazonaws.com"
+                            "kms:ViaService": platform.service_endpoint("secretsmanager")
                         },
                         # Encryption context values are strings: StringLike, not ArnLike.
                         "StringLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},

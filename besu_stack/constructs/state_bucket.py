@@ -34,20 +34,24 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from besu_stack.constructs.iam import Statement, policy_document
+from besu_stack.constructs.iam import Grantable, Statement, policy_document
+from besu_stack.constructs.kms import DECRYPT, ENCRYPT_DECRYPT, EncryptionKey, KeyGrants
 from besu_stack.constructs.platform import Platform
 
 
 class SecureBucket(Construct):
     """A private, versioned S3 bucket that refuses plain-HTTP requests.
 
-    Encrypted with ``kms_key_arn`` (SSE-KMS with bucket keys) when given; otherwise with SSE-S3,
+    Encrypted with ``encryption_key`` (SSE-KMS with bucket keys) when given; otherwise with SSE-S3,
     which is what S3 server access logging requires of its target bucket. Public access is
     blocked, ACLs are disabled (bucket owner enforced), noncurrent versions expire after
     ``noncurrent_days`` (and current objects after ``expiration_days`` when given; by default
     they are kept) and, when ``log_bucket`` is given, access logs go there.
     ``extra_statements`` receives the bucket ARN and returns statements added to the bucket
     policy (e.g. for a log delivery service); by default the policy only refuses plain HTTP.
+
+    Principals get objects with :meth:`grant_read`, :meth:`grant_write` and :meth:`grant_list`,
+    which also grant the key's use through S3.
 
     Attributes: ``bucket`` (the ``S3Bucket``), ``bucket_name``, ``bucket_arn``, ``policy`` (the
     ``S3BucketPolicy``, for ``depends_on`` of writers that check it).
@@ -59,7 +63,7 @@ class SecureBucket(Construct):
         id: str,
         *,
         bucket_name: str,
-        kms_key_arn: str | None,
+        encryption_key: EncryptionKey | None,
         noncurrent_days: float,
         log_bucket: SecureBucket | None = None,
         log_prefix: str = "",
@@ -70,6 +74,8 @@ class SecureBucket(Construct):
         extra_statements: Callable[[str], Sequence[Statement]] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        self._key = encryption_key
+        kms_key_arn = encryption_key.key_arn if encryption_key is not None else None
         self.bucket = S3Bucket(self, "bucket", bucket=bucket_name, force_destroy=force_destroy)
         self.bucket_name: str = self.bucket.bucket
         self.bucket_arn: str = self.bucket.arn
@@ -183,6 +189,42 @@ class SecureBucket(Construct):
                 target_prefix=log_prefix,
             )
 
+    def grant_read(self, grantee: Grantable, object_keys: Sequence[str], *, sid: str) -> None:
+        """Let ``grantee`` read the objects ``object_keys`` (and decrypt them through S3)."""
+        self._grant_objects(grantee, ["s3:GetObject"], object_keys, sid)
+        if self._key is not None:
+            self._key.grant(grantee, DECRYPT, via_service="s3")
+
+    def grant_write(self, grantee: Grantable, object_keys: Sequence[str], *, sid: str) -> None:
+        """Let ``grantee`` read and write the objects ``object_keys`` (encrypting through S3)."""
+        self._grant_objects(grantee, ["s3:GetObject", "s3:PutObject"], object_keys, sid)
+        if self._key is not None:
+            self._key.grant(grantee, ENCRYPT_DECRYPT, via_service="s3")
+
+    def grant_list(self, grantee: Grantable, *, sid: str) -> None:
+        """Let ``grantee`` list the bucket.
+
+        Without it a missing object reads as AccessDenied, not NoSuchKey ("GetObject", Amazon S3
+        API Reference, Permissions).
+        """
+        grantee.add_to_policy(
+            {"Sid": sid, "Effect": "Allow", "Action": "s3:ListBucket", "Resource": self.bucket_arn}
+        )
+
+    def _grant_objects(
+        self, grantee: Grantable, actions: Sequence[str], object_keys: Sequence[str], sid: str
+    ) -> None:
+        if not object_keys:
+            raise ValueError(f"bucket grant {sid}: name at least one object key")
+        grantee.add_to_policy(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": sorted(actions),
+                "Resource": [f"{self.bucket_arn}/{key}" for key in object_keys],
+            }
+        )
+
 
 class StateBucket(Construct):
     """Terraform state storage: a KMS-encrypted, versioned bucket plus its access-log bucket.
@@ -191,7 +233,8 @@ class StateBucket(Construct):
     be rolled back), uses S3 native locking (``use_lockfile``; no DynamoDB table needed) and logs
     every access to a second bucket in the same account.
 
-    Attributes: ``bucket_name``, ``bucket_arn``, ``kms_key_arn``, ``log_bucket_name``.
+    Attributes: ``bucket_name``, ``bucket_arn``, ``kms_key_arn``, ``key_grants`` (grants of the
+    key through S3), ``log_bucket_name``.
     """
 
     def __init__(
@@ -205,7 +248,6 @@ class StateBucket(Construct):
         kms_deletion_window_days: float,
     ) -> None:
         super().__init__(scope, id)
-        root = f"arn:{platform.partition}:iam::{platform.account_id}:root"
         self.key = KmsKey(
             self,
             "key",
@@ -218,7 +260,7 @@ class StateBucket(Construct):
                     {
                         "Sid": "AccountAdministersKeyThroughIam",
                         "Effect": "Allow",
-                        "Principal": {"AWS": root},
+                        "Principal": {"AWS": platform.root_arn},
                         "Action": "kms:*",
                         "Resource": "*",
                     }
@@ -226,20 +268,21 @@ class StateBucket(Construct):
             ),
         )
         KmsAlias(self, "alias", name=f"alias/{bucket_name}", target_key_id=self.key.key_id)
+        self.key_grants = KeyGrants(self.key.arn, platform)
         self.logs = SecureBucket(
             self,
             "access_logs",
             bucket_name=f"{bucket_name}-logs",
-            kms_key_arn=None,
+            encryption_key=None,
             noncurrent_days=noncurrent_days,
-            access_log_sources=[f"arn:{platform.partition}:s3:::{bucket_name}"],
+            access_log_sources=[platform.arn("s3", bucket_name, regional=False, in_account=False)],
             account_id=platform.account_id,
         )
         self.state = SecureBucket(
             self,
             "state",
             bucket_name=bucket_name,
-            kms_key_arn=self.key.arn,
+            encryption_key=self.key_grants,
             noncurrent_days=noncurrent_days,
             log_bucket=self.logs,
             log_prefix="state-access/",

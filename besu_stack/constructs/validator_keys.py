@@ -13,14 +13,13 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import Secretsmanager
 from constructs import Construct
 
 from besu_stack.besu.extra_data import Protocol
-from besu_stack.constructs.iam import Statement, policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.iam import Grantable, policy_document
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 from besu_stack.constructs.secrets_key import ValidatorSecretsKey
 from besu_stack.constructs.state_bucket import SecureBucket
-from besu_stack.lambda_kernel import slots
 
 GENESIS_OBJECT_KEY = "genesis.json"
 STATIC_NODES_OBJECT_KEY = "static-nodes.json"
@@ -28,21 +27,18 @@ SECRET_RECOVERY_WINDOW_DAYS = 30
 """A deleted validator key can be restored for 30 days (the maximum): a key is an identity."""
 
 
-def secret_name(naming: Naming, slot: int) -> str:
-    """Secrets Manager name of a slot's node key (the key Lambda derives the same name)."""
-    return slots.secret_name(naming.network_name, slot)
-
-
 class ValidatorKeys(Construct):
     """One secret per validator slot, filled by a key-generation Lambda that Terraform invokes.
 
     * ``validator_count`` secrets named ``<network>/validator-<slot>/key``, encrypted with a KMS
       key of their own (:class:`ValidatorSecretsKey`: only the key Lambda and the principals
-      given :meth:`grant_decrypt` may decrypt, and only through Secrets Manager), never rotated (a validator key is an identity), recoverable for 30
-      days after deletion, with a resource policy that refuses reading or writing the value to
-      every principal but the key Lambda and ``reader_role_arns``.
+      given :meth:`grant_read` may decrypt, and only through Secrets Manager), never rotated (a
+      validator key is an identity), recoverable for 30 days after deletion, with an initial
+      resource policy that refuses reading or writing the value to every principal but the key
+      Lambda; from the first claim on, the lifecycle hooks own that policy
+      (:meth:`grant_access_control`).
     * An artifact bucket (KMS-encrypted, versioned, private, TLS-only) for ``genesis.json`` and
-      ``static-nodes.json``.
+      ``static-nodes.json`` (``artifacts``: grant reading them with its ``grant_read``).
     * The key-generation Lambda and an ``aws_lambda_invocation`` of it, re-run whenever the
       validator count changes. For each slot whose secret has no value it generates a key,
       stores it, and records the slot's public data in the registry; then it writes genesis and
@@ -51,9 +47,10 @@ class ValidatorKeys(Construct):
       own keys). Its result, which Terraform keeps in state, holds public data only.
 
     Attributes: ``secret_arns``, ``secret_names``, ``secrets_key`` (the
-    :class:`ValidatorSecretsKey`), ``artifact_bucket_name``,
-    ``artifact_bucket_arn``, ``genesis_object_key``, ``static_nodes_object_key``,
-    ``function`` (the :class:`PythonFunction`), ``invocation_result``.
+    :class:`ValidatorSecretsKey`), ``artifacts`` (the :class:`SecureBucket`),
+    ``artifact_bucket_name``, ``artifact_bucket_arn``, ``genesis_object_key``,
+    ``static_nodes_object_key``, ``network_files`` (both keys), ``function`` (the
+    :class:`PythonFunction`), ``invocation_result``.
     """
 
     def __init__(
@@ -61,38 +58,36 @@ class ValidatorKeys(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
+        key: EncryptionKey,
         validator_count: int,
         protocol: Protocol,
         chain_id: float,
         genesis_options_json: str,
         private_zone_domain: str,
         registry: ValidatorRegistry,
-        kms_key_arn: str,
         log_retention_days: float,
         subnet_ids: Sequence[str],
         security_group_id: str,
-        reader_role_arns: Sequence[str] = (),
         adopt_secrets: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        self.secrets_key = ValidatorSecretsKey(
-            self, "secrets_key", naming=naming, platform=platform
-        )
+        self._identity = identity
+        platform = identity.platform
+        self.secrets_key = ValidatorSecretsKey(self, "secrets_key", identity=identity)
         # Adopted secrets (bring your own keys) exist before the first apply and are read, not
         # managed: Terraform never writes their value, and the key Lambda uses the key they
         # hold as it is (it never overwrites a key). Terraform still writes their policy.
         self.secrets: list[SecretsmanagerSecret | DataAwsSecretsmanagerSecret] = [
             DataAwsSecretsmanagerSecret(
-                self, f"adopted_slot_{slot}", name=secret_name(naming, slot)
+                self, f"adopted_slot_{slot}", name=identity.secret_name(slot)
             )
             if adopt_secrets
             else SecretsmanagerSecret(
                 self,
                 f"slot_{slot}",
-                name=secret_name(naming, slot),
-                description=f"Besu node key of validator slot {slot} of network {naming.network_name}",
+                name=identity.secret_name(slot),
+                description=f"Besu node key of validator slot {slot} of network {identity.network_name}",
                 kms_key_id=self.secrets_key.key_arn,
                 recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
                 tags={"besu:slot": str(slot)},
@@ -101,79 +96,32 @@ class ValidatorKeys(Construct):
         ]
         self.secret_arns: list[str] = [s.arn for s in self.secrets]
         self.secret_names: list[str] = [
-            secret_name(naming, slot) for slot in range(validator_count)
+            identity.secret_name(slot) for slot in range(validator_count)
         ]
 
         self.artifacts = SecureBucket(
             self,
             "artifacts",
-            bucket_name=f"{naming.name('artifacts')}-{platform.account_id}-{platform.region}",
-            kms_key_arn=kms_key_arn,
+            bucket_name=f"{identity.name('artifacts')}-{platform.account_id}-{platform.region}",
+            encryption_key=key,
             noncurrent_days=365,
         )
         self.artifact_bucket_name: str = self.artifacts.bucket_name
         self.artifact_bucket_arn: str = self.artifacts.bucket_arn
         self.genesis_object_key = GENESIS_OBJECT_KEY
         self.static_nodes_object_key = STATIC_NODES_OBJECT_KEY
+        self.network_files = (GENESIS_OBJECT_KEY, STATIC_NODES_OBJECT_KEY)
 
-        bucket_arn = self.artifacts.bucket_arn
-        via = [
-            f"{service}.{platform.region}.amazonaws.com"
-            # The secrets have their own key (secrets_key), which admits this function itself.
-            for service in ("s3", "dynamodb", "lambda")
-        ]
-        statements: list[Statement] = [
-            {
-                "Sid": "FillSlotSecrets",
-                "Effect": "Allow",
-                "Action": [
-                    "secretsmanager:DescribeSecret",
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:PutSecretValue",
-                ],
-                "Resource": self.secret_arns,
-            },
-            {
-                "Sid": "RecordSlotPublicData",
-                "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
-                "Resource": registry.table_arn,
-            },
-            {
-                "Sid": "WriteGenesisAndStaticNodes",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [
-                    f"{bucket_arn}/{GENESIS_OBJECT_KEY}",
-                    f"{bucket_arn}/{STATIC_NODES_OBJECT_KEY}",
-                ],
-            },
-            {
-                # Without ListBucket a missing object reads as AccessDenied, not NoSuchKey.
-                "Sid": "SeeWhetherGenesisExists",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "UseNetworkKeyThroughTheseServicesOnly",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": via}},
-            },
-        ]
         self.function = PythonFunction(
             self,
             "keygen",
-            function_name=naming.name("keygen"),
+            identity=identity,
+            function_name=identity.name("keygen"),
             source="keygen",
             description="Generates validator keys into empty slot secrets; writes genesis once",
-            platform=platform,
-            statements=statements,
             environment={
-                "SECRET_NAME_PREFIX": naming.network_name,
-                "KMS_KEY_ID": kms_key_arn,
+                "SECRET_NAME_PREFIX": identity.network_name,
+                "KMS_KEY_ID": key.key_arn,
                 "SECRET_KMS_KEY_ID": self.secrets_key.key_arn,
                 "REGISTRY_TABLE_NAME": registry.table_name,
                 "ARTIFACT_BUCKET_NAME": self.artifact_bucket_name,
@@ -182,19 +130,14 @@ class ValidatorKeys(Construct):
                 "CHAIN_ID": Token.as_string(chain_id),
                 "GENESIS_OPTIONS_JSON": genesis_options_json,
             },
-            kms_key_arn=kms_key_arn,
+            key=key,
             log_retention_days=log_retention_days,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
             timeout_seconds=300,
             reserved_concurrency=1,
         )
-
-        # The key Lambda stores values (PutSecretValue generates a data key) and reads them back.
-        self.secrets_key.grant_decrypt(
-            "KeyLambdaFillsSlotSecrets", self.function.role_arn, generate=True
-        )
-        allowed = sorted({self.function.role_arn, *reader_role_arns})
+        self._grant_key_lambda(registry)
         self.secret_policies: list[SecretsmanagerSecretPolicy] = []
         """The initial secret policies (hosts must start after them: see NodeLifecycle)."""
         for slot, secret in enumerate(self.secrets):
@@ -218,7 +161,9 @@ class ValidatorKeys(Construct):
                                 "secretsmanager:PutSecretValue",
                             ],
                             "Resource": "*",
-                            "Condition": {"StringNotEquals": {"aws:PrincipalArn": allowed}},
+                            "Condition": {
+                                "StringNotEquals": {"aws:PrincipalArn": [self.function.role_arn]}
+                            },
                         }
                     ]
                 ),
@@ -236,13 +181,70 @@ class ValidatorKeys(Construct):
         )
         self.invocation_result: str = self.invocation.result
 
-    def grant_decrypt(self, role_arn: str) -> None:
-        """Let the hosts' role decrypt the slot secrets through Secrets Manager.
+    def _grant_key_lambda(self, registry: ValidatorRegistry) -> None:
+        """What the key Lambda does.
+
+        Fill the slot secrets, record their public data, write the network files.
+        """
+        role = self.function.role
+        role.add_to_policy(
+            {
+                "Sid": "FillSlotSecrets",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                ],
+                "Resource": self.secret_arns,
+            }
+        )
+        # It stores values (PutSecretValue generates a data key) and reads them back.
+        self.secrets_key.grant_decrypt(role, sid="KeyLambdaFillsSlotSecrets", generate=True)
+        registry.grant(role, ["dynamodb:GetItem", "dynamodb:PutItem"], sid="RecordSlotPublicData")
+        self.artifacts.grant_write(role, self.network_files, sid="WriteGenesisAndStaticNodes")
+        self.artifacts.grant_list(role, sid="SeeWhetherGenesisExists")
+
+    @property
+    def key_lambda_role_arn(self) -> str:
+        """The key Lambda's role: the one principal besides a slot's host a slot policy admits."""
+        return self.function.role_arn
+
+    def grant_read(
+        self, grantee: Grantable, *, sid: str = "SlotHostsDecryptThroughSecretsManager"
+    ) -> None:
+        """Let ``grantee`` (the hosts' role) decrypt a slot secret through Secrets Manager.
 
         The key's half only: which host reads which secret is each secret's resource policy,
-        written by the launch hook for the slot's current instance.
+        written by the launch hook for the slot's current instance, so this grants no
+        ``GetSecretValue`` itself.
         """
-        self.secrets_key.grant_decrypt("SlotHostsDecryptThroughSecretsManager", role_arn)
+        self.secrets_key.grant_decrypt(grantee, sid=sid)
+
+    def grant_access_control(self, grantee: Grantable) -> None:
+        """Let ``grantee`` (a lifecycle hook) read and write the slot secrets' resource policies.
+
+        ``BlockPublicPolicy`` must be on for every write, so no policy it writes can open a
+        secret outside the account.
+        """
+        secrets = self._identity.secrets_arn
+        grantee.add_to_policy(
+            {
+                "Sid": "SlotSecretAccessPolicies",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetResourcePolicy", "secretsmanager:PutResourcePolicy"],
+                "Resource": secrets,
+            }
+        )
+        grantee.add_to_policy(
+            {
+                "Sid": "OnlyNonPublicSecretPolicies",
+                "Effect": "Deny",
+                "Action": "secretsmanager:PutResourcePolicy",
+                "Resource": secrets,
+                "Condition": {"Bool": {"secretsmanager:BlockPublicPolicy": "false"}},
+            }
+        )
 
     def validator_addresses_expression(self) -> str:
         """A Terraform expression: the validator addresses from the Lambda's result, by slot."""

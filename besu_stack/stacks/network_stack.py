@@ -6,15 +6,15 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from besu_stack.constructs.fleet import (
+    FleetReference,
     LifecycleHooks,
     NodeImage,
     NodeSizing,
     SnapshotSchedule,
     ValidatorFleet,
-    fleet_name,
-    instance_role_name,
 )
 from besu_stack.constructs.health_check import HealthCheck, HealthThresholds
+from besu_stack.constructs.identity import NetworkIdentity
 from besu_stack.constructs.monitoring import (
     KEY_SERVICE_PRINCIPALS,
     Monitoring,
@@ -47,6 +47,10 @@ class BesuNetworkStack(TerraformStack):
     The shape comes from ``settings`` (synth time); values come from Terraform variables (plan
     time, see :mod:`besu_stack.stacks.inputs`). With ``with_backend=False`` no backend block is
     written, which is how the registry modules are built (their consumer owns the state).
+
+    The stack only composes: each construct creates its resources and writes the permissions on
+    them (``grant_*``), and the names and ARNs known before a resource exists come from one
+    :class:`~besu_stack.constructs.identity.NetworkIdentity`.
     """
 
     def __init__(
@@ -57,27 +61,29 @@ class BesuNetworkStack(TerraformStack):
         self.naming = Naming(settings.network_name)
         self.node_domain = f"{settings.network_name}.besu.internal"
         """Private DNS domain of the nodes: slot i is ``validator-<i>.<node_domain>``."""
-        self.inputs = NetworkInputs(self, settings)
+        self.inputs = inputs = NetworkInputs(self, settings)
         configure_aws_provider(
             self,
-            region=self.inputs.string("region"),
+            region=inputs.string("region"),
             network_name=settings.network_name,
-            extra_tags=self.inputs.mapping("tags"),
+            extra_tags=inputs.mapping("tags"),
         )
         if with_backend:
             configure_backend(self, settings.state, stack_name=id)
 
         self.platform = Platform(self, "platform")
-        self.network_key = NetworkKey(
+        self.identity = identity = NetworkIdentity(self.naming, self.platform)
+        fleet = FleetReference(identity)
+        log_retention_days = inputs.number("log_retention_days")
+
+        self.network_key = key = NetworkKey(
             self,
             "network_key",
-            naming=self.naming,
-            platform=self.platform,
-            deletion_window_days=self.inputs.number("kms_deletion_window_days"),
+            identity=identity,
+            deletion_window_days=inputs.number("kms_deletion_window_days"),
             # ELB access-log delivery writes SSE-KMS objects to the PrivateLink log bucket.
             extra_service_principals=["delivery.logs.amazonaws.com", *KEY_SERVICE_PRINCIPALS],
         )
-        inputs = self.inputs
         vpc: CreatedVpc | ExistingVpc = (
             CreatedVpc(
                 cidr=inputs.string("vpc_cidr"),
@@ -89,25 +95,25 @@ class BesuNetworkStack(TerraformStack):
                 subnet_ids=inputs.strings("existing_subnet_ids"),
             )
         )
-        self.network = Network(
+        self.network = network = Network(
             self,
             "network",
-            naming=self.naming,
-            platform=self.platform,
+            identity=identity,
             vpc=vpc,
-            kms_key_arn=self.network_key.key_arn,
-            log_retention_days=inputs.number("log_retention_days"),
+            key=key,
+            log_retention_days=log_retention_days,
         )
         self.private_link = PrivateLink(
             self,
             "private_link",
-            naming=self.naming,
-            platform=self.platform,
-            vpc_id=self.network.vpc_id,
-            vpc_cidr=self.network.vpc_cidr,
-            subnet_ids=self.network.subnet_ids,
-            node_security_group_id=self.network.node_security_group_id,
-            kms_key_arn=self.network_key.key_arn,
+            identity=identity,
+            vpc_id=network.vpc_id,
+            # Applications in a VPC of the network's own may use the NLB directly; in an
+            # existing (shared) VPC only the endpoint service admits them.
+            direct_clients_cidr=network.vpc_cidr if network.owns_vpc else None,
+            subnet_ids=network.subnet_ids,
+            node_security_group_id=network.node_security_group_id,
+            key=key,
             allowed_principals=inputs.strings("privatelink_allowed_principals"),
             acceptance_required=inputs.boolean("privatelink_acceptance_required"),
             private_dns_name=inputs.string("privatelink_private_dns_name"),
@@ -123,17 +129,15 @@ class BesuNetworkStack(TerraformStack):
             deregistration_delay_seconds=inputs.number("rpc_deregistration_delay_seconds"),
             deletion_protection=inputs.boolean("rpc_nlb_deletion_protection"),
             access_logs_enabled=inputs.boolean("rpc_nlb_access_logs_enabled"),
-            log_retention_days=inputs.number("log_retention_days"),
+            log_retention_days=log_retention_days,
         )
 
-        self.registry = ValidatorRegistry(
-            self, "registry", naming=self.naming, kms_key_arn=self.network_key.key_arn
-        )
-        self.validator_keys = ValidatorKeys(
+        self.registry = registry = ValidatorRegistry(self, "registry", identity=identity, key=key)
+        self.validator_keys = keys = ValidatorKeys(
             self,
             "validator_keys",
-            naming=self.naming,
-            platform=self.platform,
+            identity=identity,
+            key=key,
             validator_count=settings.validator_count,
             protocol=settings.consensus,
             chain_id=inputs.number("chain_id"),
@@ -144,64 +148,42 @@ class BesuNetworkStack(TerraformStack):
                 inputs.string("genesis_evm_fork"),
             ),
             private_zone_domain=self.node_domain,
-            registry=self.registry,
-            kms_key_arn=self.network_key.key_arn,
-            log_retention_days=inputs.number("log_retention_days"),
-            subnet_ids=self.network.subnet_ids,
-            security_group_id=self.network.control_plane_security_group_id,
+            registry=registry,
+            log_retention_days=log_retention_days,
+            subnet_ids=network.subnet_ids,
+            security_group_id=network.control_plane_security_group_id,
             adopt_secrets=settings.key_secrets == "adopt",
         )
-
-        # Names the hooks, alarms and IAM need before the fleet exists (no dependency cycle).
-        platform = self.platform
-        fleet = fleet_name(self.naming)
-        cluster_arn = (
-            f"arn:{platform.partition}:ecs:{platform.region}:{platform.account_id}:cluster/{fleet}"
-        )
-        asg_arn = (
-            f"arn:{platform.partition}:autoscaling:{platform.region}:{platform.account_id}:"
-            f"autoScalingGroup:*:autoScalingGroupName/{fleet}"
-        )
-        launch_hook, terminate_hook = hook_names(self.naming)
-        self.node_lifecycle = NodeLifecycle(
+        self.node_lifecycle = lifecycle = NodeLifecycle(
             self,
             "node_lifecycle",
-            naming=self.naming,
-            platform=platform,
-            vpc_id=self.network.vpc_id,
+            identity=identity,
+            fleet=fleet,
+            registry=registry,
+            keys=keys,
+            key=key,
+            vpc_id=network.vpc_id,
             node_domain=self.node_domain,
-            registry=self.registry,
-            secret_name_prefix=settings.network_name,
-            artifact_bucket_name=self.validator_keys.artifact_bucket_name,
-            kms_key_arn=self.network_key.key_arn,
-            autoscaling_group_name=fleet,
-            cluster_name=fleet,
-            instance_role_arn=f"arn:{platform.partition}:iam::{platform.account_id}:role/{instance_role_name(self.naming)}",
             data_volume=DataVolumeSpec(
                 size_gib=inputs.number("data_volume_size_gib"),
                 iops=inputs.number("data_volume_iops"),
                 throughput_mibps=inputs.number("data_volume_throughput_mibps"),
             ),
-            log_retention_days=inputs.number("log_retention_days"),
+            log_retention_days=log_retention_days,
         )
         self.health_check = HealthCheck(
             self,
             "health_check",
-            naming=self.naming,
-            platform=platform,
+            identity=identity,
+            fleet=fleet,
+            registry=registry,
+            key=key,
             protocol=settings.consensus,
             validator_count=settings.validator_count,
             block_period_seconds=inputs.number("block_period_seconds"),
-            registry=self.registry,
-            cluster_name=fleet,
-            cluster_arn=cluster_arn,
-            service_name=fleet,
-            autoscaling_group_name=fleet,
-            autoscaling_group_arn=asg_arn,
-            subnet_ids=self.network.subnet_ids,
-            security_group_id=self.network.health_checker_security_group_id,
-            kms_key_arn=self.network_key.key_arn,
-            log_retention_days=inputs.number("log_retention_days"),
+            subnet_ids=network.subnet_ids,
+            security_group_id=network.health_checker_security_group_id,
+            log_retention_days=log_retention_days,
             thresholds=HealthThresholds(
                 failures_before_action=inputs.number("health_check_failures_before_action"),
                 cooldown_seconds=inputs.number("health_check_cooldown_seconds"),
@@ -211,48 +193,42 @@ class BesuNetworkStack(TerraformStack):
         self.monitoring = Monitoring(
             self,
             "monitoring",
-            naming=self.naming,
-            platform=platform,
+            identity=identity,
+            fleet=fleet,
             validator_count=settings.validator_count,
             block_period_seconds=inputs.number("block_period_seconds"),
-            kms_key_arn=self.network_key.key_arn,
-            cluster_name=fleet,
-            service_name=fleet,
-            autoscaling_group_name=fleet,
+            key=key,
             lambda_functions={
-                "keygen": self.validator_keys.function.function_name,
+                "keygen": keys.function.function_name,
                 "health": self.health_check.function_name,
-                **self.node_lifecycle.function_names,
+                **lifecycle.function_names,
             },
             alarm_email=inputs.string("alarm_email"),
             unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
             # The hooks open and close the slot secrets; any other change alerts.
             secret_policy_watch=SecretPolicyWatch(
-                secret_name_prefix=f"{self.naming.network_name}/validator-",
-                writer_role_arns=[
-                    self.node_lifecycle.launch_function.role_arn,
-                    self.node_lifecycle.termination_function.role_arn,
-                    self.node_lifecycle.reconciler_function.role_arn,
-                ],
+                secret_name_prefix=identity.secret_name_prefix,
+                writer_role_arns=lifecycle.hook_role_arns,
             ),
         )
 
+        launch_hook, terminate_hook = hook_names(identity)
         self.fleet = ValidatorFleet(
             self,
             "fleet",
-            naming=self.naming,
-            platform=self.platform,
+            identity=identity,
+            reference=fleet,
+            key=key,
             validator_count=settings.validator_count,
             protocol=settings.consensus,
             rollout=rollout_policy(settings.validator_count),
-            subnet_ids=self.network.subnet_ids,
-            node_security_group_id=self.network.node_security_group_id,
+            subnet_ids=network.subnet_ids,
+            node_security_group_id=network.node_security_group_id,
             target_group_arns=[self.private_link.rpc_target_group_arn],
             # The NLB's literal name (PrivateLink names it so): hosts look up its addresses,
             # which its health check sends as Host (tests/synth/test_node_conformance.py).
-            load_balancer_name=self.naming.name("rpc"),
-            kms_key_arn=self.network_key.key_arn,
-            log_retention_days=inputs.number("log_retention_days"),
+            load_balancer_name=identity.name("rpc"),
+            log_retention_days=log_retention_days,
             sizing=NodeSizing(
                 instance_type=inputs.string("instance_type"),
                 besu_memory_mib=inputs.number("besu_memory_mib"),
@@ -270,9 +246,6 @@ class BesuNetworkStack(TerraformStack):
                 interval_hours=inputs.number("snapshot_interval_hours"),
                 retention_count=inputs.number("snapshot_retention_count"),
             ),
-            artifact_bucket_arn=self.validator_keys.artifact_bucket_arn,
-            genesis_object_key=self.validator_keys.genesis_object_key,
-            static_nodes_object_key=self.validator_keys.static_nodes_object_key,
             lifecycle_hooks=LifecycleHooks(
                 launch_hook_name=launch_hook,
                 terminate_hook_name=terminate_hook,
@@ -290,16 +263,22 @@ class BesuNetworkStack(TerraformStack):
             # they would replace the launch hook's grant: ignore_changes does not apply on
             # create).
             depends_on=[
-                self.node_lifecycle.launch_function.function,
-                self.node_lifecycle.termination_function.function,
-                *self.node_lifecycle.event_wiring,
-                self.validator_keys.invocation,
-                *self.validator_keys.secret_policies,
+                lifecycle.launch_function.function,
+                lifecycle.termination_function.function,
+                *lifecycle.event_wiring,
+                keys.invocation,
+                *keys.secret_policies,
             ],
         )
-        # The hosts' half of reading a slot key; the secret's policy picks the one host.
-        self.validator_keys.grant_decrypt(self.fleet.instance_role_arn)
+        hosts = self.fleet.instance_role
+        keys.artifacts.grant_read(hosts, keys.network_files, sid="ReadNetworkFiles")
+        # The key's half of reading a slot key; the secret's policy picks the one host.
+        keys.grant_read(hosts)
 
+        self._outputs()
+
+    def _outputs(self) -> None:
+        settings = self.settings
         self._output(
             "network_name",
             settings.network_name,

@@ -18,8 +18,14 @@ root, ``{"Service": ...}``), ``Action``/``NotAction`` and ``Resource``/``NotReso
 ``StringEquals``, ``StringNotEquals``, ``StringLike``, ``StringNotLike``, ``ArnEquals``,
 ``ArnNotEquals``, ``ArnLike``, ``ArnNotLike``, ``Bool``, each with the ``IfExists`` suffix. A
 missing key makes a positive operator false and a negated one true, as IAM does; several values
-of one key are ORed, several keys and operators ANDed. Anything else raises, so a policy using an
-operator this evaluator does not know cannot pass a test by accident.
+of one key are ORed, several keys and operators ANDed. Multivalued request keys (a list in the
+request's context, such as ``dynamodb:Attributes`` or ``aws:TagKeys``) take the set operators
+("Multivalued context keys", IAM User Guide,
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html):
+``ForAllValues:`` holds when every request value matches a policy value, and also when the key is
+missing or empty; ``ForAnyValue:`` when at least one does, never when it is missing. Anything
+else raises, so a policy using an operator this evaluator does not know cannot pass a test by
+accident.
 
 Policies from the synthesized JSON hold Terraform references; :func:`resolve` replaces the ones
 tests need with fixed values.
@@ -47,15 +53,15 @@ class Request:
     principal: str
     action: str
     resource: str
-    context: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
 
     @property
     def account(self) -> str:
         return self.principal.split(":")[4] if self.principal.startswith("arn:") else ""
 
-    def keys(self) -> dict[str, str]:
+    def keys(self) -> dict[str, str | Sequence[str]]:
         """The condition context: the caller's keys plus ``aws:PrincipalArn``/``Account``."""
-        keys = {k.lower(): v for k, v in self.context.items()}
+        keys: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in self.context.items()}
         if self.principal.startswith("arn:"):
             keys.setdefault("aws:principalarn", self.principal)
             keys.setdefault("aws:principalaccount", self.account)
@@ -96,9 +102,11 @@ _OPERATORS = {
 }
 
 
-def _conditions_hold(statement: Mapping[str, Any], keys: Mapping[str, str]) -> bool:
+def _conditions_hold(statement: Mapping[str, Any], keys: Mapping[str, str | Sequence[str]]) -> bool:
     for operator, clauses in statement.get("Condition", {}).items():
-        name = operator.lower()
+        qualifier, _, name = operator.lower().rpartition(":")
+        if qualifier not in ("", "forallvalues", "foranyvalue"):
+            raise ValueError(f"condition operator {operator} is not supported by this evaluator")
         if_exists = name.endswith("ifexists")
         name = name.removesuffix("ifexists")
         if name not in _OPERATORS:
@@ -106,8 +114,16 @@ def _conditions_hold(statement: Mapping[str, Any], keys: Mapping[str, str]) -> b
         compare, negated = _OPERATORS[name]
         for key, patterns in clauses.items():
             value = keys.get(key.lower())
-            if value is None:
+            if qualifier:
+                values = [] if value is None else _as_list(value)
+                matched = [
+                    any(compare(p, v) for p in _as_list(patterns)) != negated for v in values
+                ]
+                holds = all(matched) if qualifier == "forallvalues" else any(matched)
+            elif value is None:
                 holds = if_exists or negated
+            elif not isinstance(value, str):
+                raise ValueError(f"{operator} on the multivalued key {key} needs a set qualifier")
             else:
                 any_match = any(compare(p, value) for p in _as_list(patterns))
                 holds = not any_match if negated else any_match

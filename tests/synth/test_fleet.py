@@ -396,7 +396,7 @@ def test_instance_role_has_no_managed_policy_and_wildcards_only_where_documented
 ) -> None:
     """Issue 13 item 5: no AWS-managed policy; "*" only for actions without resource-level
     permissions (each listed in a statement whose code comment says so)."""
-    from besu_stack.constructs.fleet.instance_role import ECS_AGENT_DOC
+    from besu_stack.constructs.fleet.reference import ECS_AGENT_DOC
 
     assert ECS_AGENT_DOC.startswith("https://docs.aws.amazon.com/")
     role_name = ref(default_stack, "aws_iam_role", "fleet/instance_role", "name")

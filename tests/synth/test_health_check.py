@@ -18,11 +18,6 @@ pytestmark = pytest.mark.synth
 
 STACK = "health-test"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
-CLUSTER_ARN = "arn:aws:ecs:eu-west-1:123456789012:cluster/testnet-validators"
-ASG_ARN = (
-    "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:"
-    "0123abcd-0123-4567-89ab-0123456789ab:autoScalingGroupName/testnet-validators"
-)
 
 
 def synth_health_check(outdir: Path) -> Path:
@@ -30,7 +25,10 @@ def synth_health_check(outdir: Path) -> Path:
     from cdktf import App, TerraformStack, TerraformVariable
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
+    from besu_stack.constructs.fleet.reference import FleetReference
     from besu_stack.constructs.health_check import HealthCheck, HealthThresholds
+    from besu_stack.constructs.identity import NetworkIdentity
+    from besu_stack.constructs.kms import KeyGrants
     from besu_stack.constructs.naming import Naming
     from besu_stack.constructs.platform import Platform
     from besu_stack.constructs.registry import ValidatorRegistry
@@ -47,24 +45,21 @@ def synth_health_check(outdir: Path) -> Path:
         stack, "health_check_remediation_enabled", type="bool", default=True
     )
     platform = Platform(stack, "platform")
-    registry = ValidatorRegistry(stack, "registry", naming=naming, kms_key_arn=KEY_ARN)
+    identity = NetworkIdentity(naming, platform)
+    key = KeyGrants(KEY_ARN, platform)
+    registry = ValidatorRegistry(stack, "registry", identity=identity, key=key)
     HealthCheck(
         stack,
         "health_check",
-        naming=naming,
-        platform=platform,
+        identity=identity,
+        fleet=FleetReference(identity),
+        registry=registry,
+        key=key,
         protocol="qbft",
         validator_count=4,
         block_period_seconds=block_period.number_value,
-        registry=registry,
-        cluster_name="testnet-validators",
-        cluster_arn=CLUSTER_ARN,
-        service_name="testnet-besu",
-        autoscaling_group_name="testnet-validators",
-        autoscaling_group_arn=ASG_ARN,
         subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
         security_group_id="sg-0123456789abcdef0",
-        kms_key_arn=KEY_ARN,
         log_retention_days=365,
         thresholds=HealthThresholds(
             failures_before_action=failures.number_value, cooldown_seconds=900.0
@@ -113,7 +108,7 @@ def test_environment_matches_the_runtime_configuration(stack: StackJson) -> None
         "REGISTRY_TABLE_NAME": "${" + address_of(stack, "aws_dynamodb_table", "table") + ".name}",
         "NETWORK_NAME": "testnet",
         "ECS_CLUSTER_NAME": "testnet-validators",
-        "ECS_SERVICE_NAME": "testnet-besu",
+        "ECS_SERVICE_NAME": "testnet-validators",
         "AUTOSCALING_GROUP_NAME": "testnet-validators",
         "CONSENSUS_PROTOCOL": "qbft",
         "BLOCK_PERIOD_SECONDS": "${var.block_period_seconds}",
@@ -152,10 +147,22 @@ def test_schedule_invokes_the_function_and_only_that_rule_may(stack: StackJson) 
 def test_iam_is_scoped_to_the_table_cluster_group_namespace_and_key(stack: StackJson) -> None:
     s = _statements(stack)
     table_arn = "${" + address_of(stack, "aws_dynamodb_table", "table") + ".arn}"
-    assert s["ReadSlotsAndRecordNodeHealth"]["Action"] == ["dynamodb:Scan", "dynamodb:UpdateItem"]
-    assert s["ReadSlotsAndRecordNodeHealth"]["Resource"] == table_arn
-    assert s["ListClusterInstances"]["Resource"] == CLUSTER_ARN
-    in_cluster = {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+    assert s["ReadSlots"]["Action"] == ["dynamodb:Scan"]
+    assert s["ReadSlots"]["Resource"] == table_arn
+    record = s["RecordNodeHealth"]
+    assert record["Action"] == ["dynamodb:UpdateItem"] and record["Resource"] == table_arn
+    # Issue 13 item 3: the checker writes its own attribute only (and names the key).
+    assert record["Condition"]["ForAllValues:StringEquals"] == {
+        "dynamodb:Attributes": ["health", "slot"]
+    }
+    # ReturnValues always has a value (NONE by default): StringEquals (DynamoDB guide,
+    # "Using IAM policy conditions for fine-grained access control", example 2).
+    assert record["Condition"]["StringEquals"] == {
+        "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+    cluster_arn = s["ListClusterInstances"]["Resource"]
+    assert cluster_arn.endswith(":cluster/testnet-validators")
+    in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
     instances = s["FindTasksOnClusterInstances"]
     assert instances["Resource"].endswith(":container-instance/testnet-validators/*")
     assert instances["Condition"] == in_cluster
@@ -163,12 +170,15 @@ def test_iam_is_scoped_to_the_table_cluster_group_namespace_and_key(stack: Stack
     assert sorted(tasks["Action"]) == ["ecs:DescribeTasks", "ecs:StopTask"]
     assert tasks["Resource"].endswith(":task/testnet-validators/*")
     assert tasks["Condition"] == in_cluster
-    assert s["ReplaceGroupInstances"]["Resource"] == ASG_ARN
+    assert s["ReplaceGroupInstances"]["Resource"].endswith(
+        ":autoScalingGroup:*:autoScalingGroupName/testnet-validators"
+    )
     assert s["ReplaceGroupInstances"]["Action"] == "autoscaling:SetInstanceHealth"
     metrics = s["PublishHealthMetricsToOwnNamespace"]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "BesuStack"}}
-    key = s["UseNetworkKeyThroughTheseServicesOnly"]
-    assert key["Resource"] == KEY_ARN and "kms:ViaService" in key["Condition"]["StringEquals"]
+    key = s["UseKeyThroughDynamodb"]
+    assert key["Resource"] == KEY_ARN
+    assert list(key["Condition"]["StringEquals"]) == ["kms:ViaService"]
     # "*" only where the action has no resource-level permissions, each documented.
     wildcard = {
         sid: st["Action"]
@@ -179,6 +189,14 @@ def test_iam_is_scoped_to_the_table_cluster_group_namespace_and_key(stack: Stack
     assert wildcard == {
         "FindInstancesGroupNoResourceLevelSupport": "autoscaling:DescribeAutoScalingInstances",
         "PublishHealthMetricsToOwnNamespace": "cloudwatch:PutMetricData",
+        "SendTraceSegmentsNoResourceLevelPermissions": [
+            "xray:PutTelemetryRecords",
+            "xray:PutTraceSegments",
+        ],
+        "DescribeNetworkNoResourceLevelPermissions": [
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets",
+        ],
     }
     every_action = {
         a
@@ -186,6 +204,8 @@ def test_iam_is_scoped_to_the_table_cluster_group_namespace_and_key(stack: Stack
         for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
     }
     assert not any(a.endswith("*") for a in every_action)
+    # No AWS-managed policy (issue 13 item 5): everything is in the one inline policy.
+    assert "aws_iam_role_policy_attachment" not in stack.get("resource", {})
 
 
 def test_package_ships_the_shared_library_and_wheels(outdir: Path) -> None:

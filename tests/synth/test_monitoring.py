@@ -25,6 +25,9 @@ def synth_monitoring(outdir: Path) -> Path:
     from cdktf import App, TerraformStack, TerraformVariable
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
+    from besu_stack.constructs.fleet.reference import FleetReference
+    from besu_stack.constructs.identity import NetworkIdentity
+    from besu_stack.constructs.kms import KeyGrants
     from besu_stack.constructs.monitoring import Monitoring
     from besu_stack.constructs.naming import Naming
     from besu_stack.constructs.platform import Platform
@@ -51,18 +54,17 @@ def synth_monitoring(outdir: Path) -> Path:
             if tokens
             else 3
         )
+        platform = Platform(stack, "platform")
+        identity = NetworkIdentity(Naming("testnet"), platform)
         Monitoring(
             stack,
             "monitoring",
-            naming=Naming("testnet"),
-            platform=Platform(stack, "platform"),
+            identity=identity,
+            fleet=FleetReference(identity),
             validator_count=count,
             block_period_seconds=period,
-            kms_key_arn=KEY_ARN,
+            key=KeyGrants(KEY_ARN, platform),
             alarm_email=email,
-            cluster_name="testnet-validators",
-            service_name="testnet-besu",
-            autoscaling_group_name="testnet-validators",
             lambda_functions={"health": "testnet-health", "keygen": "testnet-keygen"},
             unhealthy_evaluation_periods=failures,
         )
@@ -205,7 +207,7 @@ def test_remediation_disk_tasks_stuck_and_lambda_alarms(four: StackJson) -> None
     )
     assert tasks["dimensions"] == {
         "ClusterName": "testnet-validators",
-        "ServiceName": "testnet-besu",
+        "ServiceName": "testnet-validators",
     }
     assert tasks["comparison_operator"] == "LessThanThreshold" and tasks["threshold"] == 4
     assert tasks["treat_missing_data"] == "breaching"
@@ -254,23 +256,25 @@ def test_dashboard_parses_and_has_the_widgets(four: StackJson, seven: StackJson)
 def test_bad_lambda_key_is_refused_naming_it() -> None:
     from cdktf import App, TerraformStack
 
+    from besu_stack.constructs.fleet.reference import FleetReference
+    from besu_stack.constructs.identity import NetworkIdentity
+    from besu_stack.constructs.kms import KeyGrants
     from besu_stack.constructs.monitoring import Monitoring
     from besu_stack.constructs.naming import Naming
     from besu_stack.constructs.platform import Platform
 
     stack = TerraformStack(App(), "bad")
+    platform = Platform(stack, "platform")
+    identity = NetworkIdentity(Naming("testnet"), platform)
     with pytest.raises(ValueError, match="'Health Check'"):
         Monitoring(
             stack,
             "monitoring",
-            naming=Naming("testnet"),
-            platform=Platform(stack, "platform"),
+            identity=identity,
+            fleet=FleetReference(identity),
             validator_count=4,
             block_period_seconds=2,
-            kms_key_arn=KEY_ARN,
-            cluster_name="c",
-            service_name="s",
-            autoscaling_group_name="g",
+            key=KeyGrants(KEY_ARN, platform),
             lambda_functions={"Health Check": "x"},
         )
 

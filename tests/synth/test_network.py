@@ -229,14 +229,38 @@ def test_node_ingress_is_p2p_from_nodes_rpc_from_the_nlb_metrics_from_the_vpc_ad
             any_stack, "aws_vpc_security_group_ingress_rule", "network/node_security_group"
         )
     }
-    assert ingress == {
+    expected = {
         ("tcp", P2P_PORT, P2P_PORT, "network/node_security_group", False),
         ("udp", P2P_PORT, P2P_PORT, "network/node_security_group", False),
-        ("tcp", METRICS_PORT, METRICS_PORT, cidr, False),
         ("tcp", ADMIN_RPC_PORT, ADMIN_RPC_PORT, "network/health_checker_security_group", False),
         ("tcp", 8545, 8545, "private_link/nlb_security_group", False),
         ("tcp", 8546, 8546, "private_link/nlb_security_group", True),
     }
+    if "aws_vpc" in any_stack.get("resource", {}):
+        # Metrics from the VPC only when the VPC is the network's own (issue 13 item 7).
+        expected.add(("tcp", METRICS_PORT, METRICS_PORT, cidr, False))
+    assert ingress == expected
+
+
+def test_an_existing_vpcs_cidr_reaches_neither_the_rpc_nor_the_metrics(
+    existing_stack: StackJson, default_stack: StackJson
+) -> None:
+    """Issue 13 item 7: in an existing (shared) VPC, other workloads of the VPC reach neither
+    the NLB's listeners (around the endpoint service's allow-list) nor the nodes' metrics."""
+    cidr = _vpc_cidr(existing_stack)
+    from_cidr = {
+        (rule["from_port"], rule["to_port"])
+        for rule in resources(existing_stack, "aws_vpc_security_group_ingress_rule").values()
+        if rule.get("cidr_ipv4") == cidr
+    }
+    assert from_cidr == {(443, 443)}  # the interface endpoints only
+    own = _vpc_cidr(default_stack)
+    from_own_cidr = {
+        (rule["from_port"], rule["to_port"])
+        for rule in resources(default_stack, "aws_vpc_security_group_ingress_rule").values()
+        if rule.get("cidr_ipv4") == own
+    }
+    assert from_own_cidr == {(443, 443), (8545, 8545), (8546, 8546), (METRICS_PORT, METRICS_PORT)}
 
 
 def test_node_egress_only_to_nodes_and_the_vpc_endpoints(any_stack: StackJson) -> None:
@@ -421,7 +445,7 @@ def _strings(node: object) -> list[str]:
 
 def _vpc_cidr(stack: StackJson) -> str:
     rule = resource_at(
-        stack, "aws_vpc_security_group_ingress_rule", "network/node_metrics_from_vpc"
+        stack, "aws_vpc_security_group_ingress_rule", "network/endpoints_https_from_vpc"
     )
     cidr: str = rule["cidr_ipv4"]
     return cidr

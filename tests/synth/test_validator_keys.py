@@ -128,16 +128,18 @@ def test_key_lambda_iam_is_scoped_to_the_slot_secrets_table_and_bucket(
         r.endswith(("/genesis.json", "/static-nodes.json"))
         for r in statements["WriteGenesisAndStaticNodes"]["Resource"]
     )
-    assert (
-        "kms:ViaService"
-        in statements["UseNetworkKeyThroughTheseServicesOnly"]["Condition"]["StringEquals"]
-    )
+    for service in ("Dynamodb", "S3"):
+        condition = statements[f"UseKeyThrough{service}"]["Condition"]["StringEquals"]
+        assert list(condition) == ["kms:ViaService"]
     for statement in statements.values():
         resources_ = (
             statement["Resource"]
             if isinstance(statement["Resource"], list)
             else [statement["Resource"]]
         )
+        # "*" only for actions without resource-level permissions (X-Ray, ENI descriptions).
+        if statement["Sid"].endswith("NoResourceLevelPermissions"):
+            continue
         assert "*" not in resources_, statement["Sid"]
         assert (
             all(a.split(":")[1] != "*" for a in statement["Action"])

@@ -115,3 +115,55 @@ def test_an_unknown_operator_is_refused_rather_than_guessed() -> None:
     )
     with pytest.raises(ValueError, match="NumericLessThan"):
         is_allowed(Request(ROLE, "x:y", "r", {"k": "0"}), Policies([policy]))
+
+
+def test_for_all_values_holds_when_every_request_value_is_listed_or_there_is_none() -> None:
+    """IAM User Guide, "Multivalued context keys": ForAllValues is true when every value in
+    the request matches, and also when the key is missing or empty."""
+    policy = _doc(
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["slot", "health"]}},
+        }
+    )
+
+    def update(*attributes: str) -> Request:
+        context = {"dynamodb:Attributes": list(attributes)} if attributes else {}
+        return Request(ROLE, "dynamodb:UpdateItem", "t", context)
+
+    assert is_allowed(update("slot", "health"), Policies([policy]))
+    assert is_allowed(update("health"), Policies([policy]))
+    assert not is_allowed(update("slot", "health", "owner_instance_id"), Policies([policy]))
+    assert is_allowed(update(), Policies([policy]))
+
+
+def test_for_any_value_needs_one_matching_value_and_fails_without_the_key() -> None:
+    policy = _doc(
+        {
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["besu:*"]}},
+        }
+    )
+    tags = Request(ROLE, "ec2:CreateTags", "r", {"aws:TagKeys": ["Name", "besu:slot"]})
+    assert is_allowed(tags, Policies([policy]))
+    assert not is_allowed(
+        Request(ROLE, "ec2:CreateTags", "r", {"aws:TagKeys": ["Name"]}), Policies([policy])
+    )
+    assert not is_allowed(Request(ROLE, "ec2:CreateTags", "r"), Policies([policy]))
+
+
+def test_a_single_valued_operator_on_a_multivalued_key_is_refused() -> None:
+    policy = _doc(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:TagKeys": "a"}},
+        }
+    )
+    with pytest.raises(ValueError, match="set qualifier"):
+        is_allowed(Request(ROLE, "x:y", "r", {"aws:TagKeys": ["a"]}), Policies([policy]))

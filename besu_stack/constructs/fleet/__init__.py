@@ -7,6 +7,7 @@ One module per part, like the ECS modules engineers reuse:
 * :mod:`.capacity`: AMI, launch template, Auto Scaling group, capacity provider;
 * :mod:`.task`: task definition and the Besu container definition;
 * :mod:`.instance_role`: the validator hosts' IAM role;
+* :mod:`.reference`: the fleet's names, ARNs and grants, for the constructs created before it;
 * :mod:`.snapshots`: Data Lifecycle Manager snapshots of the data volumes;
 * :mod:`.node_entrypoint` and :mod:`.host_bootstrap`: the container entry point and the host
   user data that the task and the launch template ship (pure Python, no cdktf);
@@ -36,10 +37,12 @@ from besu_stack.constructs.fleet.names import (
 )
 
 if TYPE_CHECKING:
+    from besu_stack.constructs.fleet.reference import FleetReference
     from besu_stack.constructs.fleet.task import LIVENESS_PROBE
     from besu_stack.constructs.fleet.validator_fleet import ValidatorFleet
 
 _LAZY = {
+    "FleetReference": "besu_stack.constructs.fleet.reference",
     "ValidatorFleet": "besu_stack.constructs.fleet.validator_fleet",
     "LIVENESS_PROBE": "besu_stack.constructs.fleet.task",
 }
@@ -51,6 +54,7 @@ __all__ = [
     "KEY_REFUSAL_METRIC",
     "LIVENESS_PROBE",
     "METRIC_NAMESPACE",
+    "FleetReference",
     "LifecycleHooks",
     "NodeImage",
     "NodeSizing",

@@ -2,95 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from besu_stack.constructs.fleet.names import instance_role_name
-from besu_stack.constructs.iam import Statement, policy_document
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.fleet.reference import FleetReference
+from besu_stack.constructs.iam import Role, Statement, service_trust_policy
+from besu_stack.constructs.identity import NetworkIdentity
 
 CLOUDWATCH_AGENT_NAMESPACE = "CWAgent"
 """The namespace the hosts' CloudWatch agent publishes to (its configuration in
 ``host_bootstrap.py``); never the stack's own ``BesuStack`` namespace."""
 
-ECS_AGENT_DOC = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html"
-ECS_ACTIONS_DOC = (
-    "https://docs.aws.amazon.com/service-authorization/latest/reference/"
-    "list_amazonelasticcontainerservice.html"
-)
 
-
-def ecs_agent_statements(
-    platform: Platform, *, cluster_arn: str, cluster_name: str, log_group_arn: str
-) -> list[Statement]:
-    """What the ECS agent does on a host of this cluster, and nothing for any other cluster.
-
-    The actions of ``AmazonEC2ContainerServiceforEC2Role`` the agent uses (``ECS_AGENT_DOC``)
-    with the resource types of the Service Authorization Reference (``ECS_ACTIONS_DOC``):
-    registration and state changes on the cluster, polling and telemetry on this cluster's
-    container instances. There is no task execution role, so the agent pulls the image and
-    writes the awslogs stream with these credentials: ECR reads in this account and region, and
-    the node log group only. ``ecs:CreateCluster`` (the agent's "default" cluster) and tagging are
-    left out: ``ECS_CLUSTER`` is always set and no instance tags are propagated.
-    """
-    container_instances = platform.arn("ecs", f"container-instance/{cluster_name}/*")
-    return [
-        {
-            "Sid": "EcsAgentOnThisCluster",
-            "Effect": "Allow",
-            "Action": sorted(
-                [
-                    "ecs:DeregisterContainerInstance",
-                    "ecs:RegisterContainerInstance",
-                    "ecs:SubmitAttachmentStateChanges",
-                    "ecs:SubmitContainerStateChange",
-                    "ecs:SubmitTaskStateChange",
-                ]
-            ),
-            "Resource": cluster_arn,
-        },
-        {
-            "Sid": "EcsAgentOnThisClustersInstances",
-            "Effect": "Allow",
-            "Action": sorted(
-                ["ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState"]
-            ),
-            "Resource": container_instances,
-        },
-        {
-            # DiscoverPollEndpoint and GetAuthorizationToken support no resource-level
-            # permissions (ECS_ACTIONS_DOC; ECR's list_amazonelasticcontainerregistry.html).
-            "Sid": "EcsAgentActionsWithoutResources",
-            "Effect": "Allow",
-            "Action": ["ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "PullImagesOfThisAccount",
-            "Effect": "Allow",
-            "Action": sorted(
-                [
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ]
-            ),
-            "Resource": platform.arn("ecr", "repository/*"),
-        },
-        {
-            "Sid": "WriteNodeLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-        },
-    ]
-
-
-def session_manager_statements(platform: Platform) -> list[Statement]:
+def session_manager_statements(identity: NetworkIdentity) -> list[Statement]:
     """Session Manager and Run Command channels, and no parameter or document reads.
 
     The minimum the Session Manager guide lists for an instance profile ("Step 2: Verify or add
@@ -125,7 +48,7 @@ def session_manager_statements(platform: Platform) -> list[Statement]:
             "Sid": "SsmAgentReportsThisAccountsInstances",
             "Effect": "Allow",
             "Action": "ssm:UpdateInstanceInformation",
-            "Resource": platform.arn("ec2", "instance/*"),
+            "Resource": identity.instances_arn,
         },
     ]
 
@@ -161,79 +84,44 @@ def cloudwatch_agent_statements() -> list[Statement]:
 def instance_role(
     scope: Construct,
     *,
-    naming: Naming,
-    platform: Platform,
-    cluster_arn: str,
-    cluster_name: str,
+    identity: NetworkIdentity,
+    reference: FleetReference,
     node_log_group_arn: str,
-    artifact_bucket_arn: str,
-    object_keys: Sequence[str],
-    kms_key_arn: str,
-) -> IamRole:
-    """The validator hosts' role, created in ``scope``, with inline policies only.
+) -> Role:
+    """The validator hosts' role, created in ``scope``, with one inline policy and no other.
 
     The ECS agent for this cluster, Session Manager without parameter reads, the CloudWatch
-    agent in its own namespace, reading the two network files (decrypting them through S3),
-    finding the load balancer's addresses. No statement names the slot secrets or their key: a
-    host reads its slot's key only because that secret's resource policy, written by the launch
-    hook, allows this role from that one instance (``ec2:SourceInstanceARN``), and the secrets'
-    own key admits this role through Secrets Manager (``ValidatorKeys.grant_decrypt``); a
-    secret without such a policy is closed to every host.
+    agent in its own namespace, finding the load balancer's addresses. Other constructs add
+    their grants to it: the artifact bucket the two network files
+    (:meth:`~besu_stack.constructs.state_bucket.SecureBucket.grant_read`), the validator keys
+    their key's use through Secrets Manager
+    (:meth:`~besu_stack.constructs.validator_keys.ValidatorKeys.grant_read`). No statement names
+    the slot secrets: a host reads its slot's key only because that secret's resource policy,
+    written by the launch hook, allows this role from that one instance
+    (``ec2:SourceInstanceARN``); a secret without such a policy is closed to every host.
     """
-    role = IamRole(
+    role = Role(
         scope,
         "instance_role",
-        name=instance_role_name(naming),
+        name=reference.instance_role_name,
         description="Validator hosts: ECS agent, SSM, CloudWatch agent, own slot's key",
-        assume_role_policy=policy_document(
-            [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ec2.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ]
-        ),
+        assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+        policy_id="instance_policy",
     )
-    statements: list[Statement] = [
-        *ecs_agent_statements(
-            platform,
-            cluster_arn=cluster_arn,
-            cluster_name=cluster_name,
-            log_group_arn=node_log_group_arn,
-        ),
-        *session_manager_statements(platform),
-        *cloudwatch_agent_statements(),
-        {
-            "Sid": "ReadNetworkFiles",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": [f"{artifact_bucket_arn}/{key}" for key in object_keys],
-        },
-        {
-            # The host bootstrap reads the NLB's addresses (its health check sends one as
-            # Host, which Besu's allow-list must admit). Describe actions support no
-            # resource-level permissions, hence "*" (read-only).
-            "Sid": "FindLoadBalancerAddresses",
-            "Effect": "Allow",
-            "Action": "ec2:DescribeNetworkInterfaces",
-            "Resource": "*",
-        },
-        {
-            "Sid": "DecryptNetworkFilesThroughS3",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": kms_key_arn,
-            "Condition": {
-                "StringEquals": {"kms:ViaService": f"s3.{platform.region}.amazonaws.com"}
+    role.add_statements(
+        [
+            *reference.ecs_agent_statements(node_log_group_arn),
+            *session_manager_statements(identity),
+            *cloudwatch_agent_statements(),
+            {
+                # The host bootstrap reads the NLB's addresses (its health check sends one as
+                # Host, which Besu's allow-list must admit). Describe actions support no
+                # resource-level permissions, hence "*" (read-only).
+                "Sid": "FindLoadBalancerAddresses",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeNetworkInterfaces",
+                "Resource": "*",
             },
-        },
-    ]
-    IamRolePolicy(
-        scope,
-        "instance_policy",
-        role=role.id,
-        name=instance_role_name(naming),
-        policy=policy_document(statements),
+        ]
     )
     return role

@@ -28,13 +28,13 @@ from besu_stack.constructs.fleet.names import (
     NodeImage,
     NodeSizing,
     SnapshotSchedule,
-    fleet_name,
 )
 from besu_stack.constructs.fleet.node_entrypoint import REFUSAL_MARKER
+from besu_stack.constructs.fleet.reference import FleetReference
 from besu_stack.constructs.fleet.snapshots import snapshot_policy
 from besu_stack.constructs.fleet.task import task_definition
-from besu_stack.constructs.naming import Naming
-from besu_stack.constructs.platform import Platform
+from besu_stack.constructs.identity import NetworkIdentity
+from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.ports import RPC_HTTP_PORT
 from besu_stack.rollout import RolloutPolicy
 
@@ -51,9 +51,11 @@ class ValidatorFleet(Construct):
       containers cannot reach the instance credentials), encrypted gp3 root volume with the
       network key, detailed monitoring, no SSH key, no public IP, the node security group, and
       the host bootstrap as user data.
-    * The instance role: SSM agent, ECS agent and CloudWatch agent policies, plus reading the
-      two network files and the slot secrets (each secret's resource policy narrows this to the
-      slot's own instance).
+    * The instance role (``instance_role``, a :class:`~besu_stack.constructs.iam.Role`): the ECS
+      agent for this cluster, Session Manager, the CloudWatch agent in its own namespace. Reading
+      the network files and decrypting the slot's key are granted to it by the constructs that
+      hold them (the artifact bucket, the validator keys); which slot's secret a host may read
+      is that secret's resource policy.
     * A task definition in host network mode: the Besu image, memory and JVM heap from the
       variables, the whole Besu command line as the container's ``command`` behind an entry point
       that refuses to start without the slot's verified key, the image's ``besu`` user, a port
@@ -65,9 +67,12 @@ class ValidatorFleet(Construct):
       never stops more than f validators. The Auto Scaling instance refresh uses the same
       minimum healthy percentage.
 
+    Every name is the one ``reference`` gave the constructs created before the fleet (the
+    hooks, the health checker, the alarms).
+
     Attributes: ``cluster_name``, ``cluster_arn``, ``service_name``, ``autoscaling_group_name``,
-    ``autoscaling_group_arn``, ``instance_role_arn``, ``instance_role_name``,
-    ``node_log_group_name``, ``launch_template_id``.
+    ``autoscaling_group_arn``, ``instance_role`` (grant to it), ``instance_role_arn``,
+    ``instance_role_name``, ``node_log_group_name``, ``launch_template_id``.
     """
 
     def __init__(
@@ -75,15 +80,15 @@ class ValidatorFleet(Construct):
         scope: Construct,
         id: str,
         *,
-        naming: Naming,
-        platform: Platform,
+        identity: NetworkIdentity,
+        reference: FleetReference,
+        key: EncryptionKey,
         validator_count: int,
         protocol: Protocol,
         rollout: RolloutPolicy,
         subnet_ids: Sequence[str],
         node_security_group_id: str,
         target_group_arns: Sequence[str],
-        kms_key_arn: str,
         log_retention_days: float,
         sizing: NodeSizing,
         image: NodeImage,
@@ -91,9 +96,6 @@ class ValidatorFleet(Construct):
         consumer_apis: Sequence[str],
         host_allowlist: Sequence[str],
         snapshots: SnapshotSchedule,
-        artifact_bucket_arn: str,
-        genesis_object_key: str,
-        static_nodes_object_key: str,
         lifecycle_hooks: LifecycleHooks,
         rollout_alarm_names: Sequence[str] = (),
         load_balancer_name: str | None = None,
@@ -101,7 +103,9 @@ class ValidatorFleet(Construct):
         instance_warmup_seconds: float = 300,
     ) -> None:
         super().__init__(scope, id)
-        name = fleet_name(naming)
+        naming, platform = identity.naming, identity.platform
+        name = reference.cluster_name
+        kms_key_arn = key.key_arn
 
         self.cluster = EcsCluster(
             self,
@@ -133,14 +137,9 @@ class ValidatorFleet(Construct):
 
         self.instance_role = instance_role(
             self,
-            naming=naming,
-            platform=platform,
-            cluster_arn=self.cluster.arn,
-            cluster_name=self.cluster.name,
+            identity=identity,
+            reference=reference,
             node_log_group_arn=self.node_log_group.arn,
-            artifact_bucket_arn=artifact_bucket_arn,
-            object_keys=[genesis_object_key, static_nodes_object_key],
-            kms_key_arn=kms_key_arn,
         )
         profile = IamInstanceProfile(
             self, "instance_profile", name=name, role=self.instance_role.name
@@ -225,9 +224,7 @@ class ValidatorFleet(Construct):
             depends_on=[self.autoscaling_group],
         )
 
-        snapshot_policy(
-            self, naming=naming, platform=platform, kms_key_arn=kms_key_arn, schedule=snapshots
-        )
+        snapshot_policy(self, identity=identity, key=key, schedule=snapshots)
 
         self.cluster_name: str = self.cluster.name
         self.cluster_arn: str = self.cluster.arn
