@@ -2,7 +2,9 @@
 
 Here an application VPC in the same stack connects to the network's JSON-RPC through an
 interface endpoint for the network's PrivateLink service, using the constructs' typed
-attributes (no string ARNs copied around).
+attributes (no string ARNs copied around), and an application role is given read access to the
+network's genesis file the way the constructs grant each other access: the bucket construct
+writes the permission (and the key's use through S3) into the role's policy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
+from besu_stack.constructs.iam import Role, service_trust_policy
 from besu_stack.constructs.ports import RPC_HTTP_PORT
 from besu_stack.settings import Settings
 from besu_stack.stacks.network_stack import BesuNetworkStack
@@ -60,6 +63,17 @@ def build(outdir: str | Path) -> App:
         subnet_ids=[subnet.id],
         security_group_ids=[endpoint_sg.id],
     )
+    # An application that reads the genesis (e.g. to verify the chain it talks to).
+    app_role = Role(
+        stack,
+        "app_role",
+        name="ledger-app",
+        description="The ledger application",
+        assume_role_policy=service_trust_policy("ecs-tasks.amazonaws.com"),
+        policy_id="app_role_policy",
+    )
+    keys = stack.validator_keys
+    keys.artifacts.grant_read(app_role, [keys.genesis_object_key], sid="ReadBesuGenesis")
     TerraformOutput(
         stack,
         "app_rpc_dns_name",

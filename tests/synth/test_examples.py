@@ -73,6 +73,15 @@ def test_cdktf_composition_example_reaches_the_network_through_its_endpoint_serv
     assert app_endpoint["vpc_endpoint_type"] == "Interface"
     assert app_endpoint["service_name"].startswith("${aws_vpc_endpoint_service.private_link_")
     assert "app_rpc_dns_name" in stack["output"]
+    # The bucket construct's grant wrote the object read and the key's use through S3.
+    (app_policy,) = [
+        p for p in resources(stack, "aws_iam_role_policy").values() if p["name"] == "ledger-app"
+    ]
+    statements = {s["Sid"]: s for s in json.loads(app_policy["policy"])["Statement"]}
+    assert statements["ReadBesuGenesis"]["Action"] == ["s3:GetObject"]
+    assert statements["ReadBesuGenesis"]["Resource"][0].endswith("/genesis.json")
+    via = statements["UseKeyThroughS3"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via.startswith("s3.")
 
 
 def test_terraform_consumer_example_matches_the_module() -> None:
