@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from besu_stack.besu.bft import quorum
+from besu_stack.besu.internal_rpc import signer_metrics_method
 from besu_stack.besu.protocol import Protocol, check_protocol
 from besu_stack.lambda_kernel.env import EnvReader
 
@@ -130,7 +131,7 @@ class HealthConfig:
     @property
     def signer_metrics_method(self) -> str:
         """The JSON-RPC method reporting validator participation for the protocol."""
-        return "ibft_getSignerMetrics" if self.protocol == "ibft2" else "qbft_getSignerMetrics"
+        return signer_metrics_method(self.protocol)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HealthConfig:

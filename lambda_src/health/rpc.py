@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 
 import websocket
 
+from besu_stack.besu.internal_rpc import BLOCK_BY_NUMBER, PEER_COUNT, SYNCING
+
 from .decisions import Observation
 
 
@@ -156,10 +158,11 @@ class BesuRpcClient:
         self._connect: Connect = connect or websocket.create_connection
 
     def _calls(self) -> list[tuple[str, list[Any]]]:
+        # The methods of besu_stack.besu.internal_rpc.checker_methods, which the token permits.
         return [
-            ("eth_getBlockByNumber", ["latest", False]),
-            ("net_peerCount", []),
-            ("eth_syncing", []),
+            (BLOCK_BY_NUMBER, ["latest", False]),
+            (PEER_COUNT, []),
+            (SYNCING, []),
             (self._signer_method, []),
         ]
 
