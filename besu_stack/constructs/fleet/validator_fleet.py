@@ -36,6 +36,7 @@ from besu_stack.constructs.fleet.task import task_definition
 from besu_stack.constructs.identity import NetworkIdentity
 from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.ports import RPC_HTTP_PORT
+from besu_stack.constructs.rpc_token_key import RpcTokenKey
 from besu_stack.rollout import RolloutPolicy
 
 
@@ -83,6 +84,7 @@ class ValidatorFleet(Construct):
         identity: NetworkIdentity,
         reference: FleetReference,
         key: EncryptionKey,
+        rpc_token_key: RpcTokenKey,
         validator_count: int,
         protocol: Protocol,
         rollout: RolloutPolicy,
@@ -158,6 +160,7 @@ class ValidatorFleet(Construct):
             lifecycle_hooks=lifecycle_hooks,
             rollout_alarm_names=rollout_alarm_names,
             load_balancer_name=load_balancer_name,
+            rpc_token_key_alias=rpc_token_key.alias_name,
             depends_on=depends_on,
             instance_warmup_seconds=instance_warmup_seconds,
         )
