@@ -51,7 +51,9 @@ class ValidatorFleet(Construct):
       limit of 1 (Besu uses host networking, so no container hop is needed and bridge-mode
       containers cannot reach the instance credentials), encrypted gp3 root volume with the
       network key, detailed monitoring, no SSH key, no public IP, the node security group, and
-      the host bootstrap as user data.
+      the host bootstrap as user data; the bootstrap names ``rpc_token_key`` by its alias and
+      writes its public key for Besu's JWT authentication of the internal RPC (the key grants
+      the hosts ``kms:GetPublicKey``; the stack makes the group wait for the key).
     * The instance role (``instance_role``, a :class:`~besu_stack.constructs.iam.Role`): the ECS
       agent for this cluster, Session Manager, the CloudWatch agent in its own namespace. Reading
       the network files and decrypting the slot's key are granted to it by the constructs that
