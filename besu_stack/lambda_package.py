@@ -97,12 +97,14 @@ class LambdaPackage:
 
 
 LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
-    # JSON-RPC over WebSocket to the nodes; the quorum arithmetic and the protocol names.
+    # JSON-RPC over WebSocket to the nodes; the quorum arithmetic, the protocol names and the
+    # internal RPC methods (the token's permissions).
     "health": LambdaPackage(
         requirements=("websocket-client",),
         shared=(
             "besu_stack/besu/__init__.py",
             "besu_stack/besu/bft.py",
+            "besu_stack/besu/internal_rpc.py",
             "besu_stack/besu/protocol.py",
         ),
     ),

@@ -11,7 +11,13 @@ writes a JSON data file of facts, each with the tag and the source file it was r
 * ``host_allowlist``: which HTTP routes and servers the host allow-list guards, and how it matches;
 * ``health``: the ``/liveness`` and ``/readiness`` paths, parameters, defaults and status codes;
 * ``key_file``: the node key file format and what Besu does when the file is missing;
-* ``static_nodes_dns``: what Besu does with a peer name that does not resolve at start.
+* ``static_nodes_dns``: what Besu does with a peer name that does not resolve at start;
+* ``rpc_ws_authentication``: JWT authentication of the WebSocket JSON-RPC service: its options
+  and their validation, the public key file, how a client presents its token, the claims a token
+  needs, how a method's permission is matched and what Besu answers a refused call. The token
+  checks Besu delegates to Vert.x (signature, expiry, permission matching) are read from
+  ``eclipse-vertx/vertx-auth`` at the version Besu's ``platform/build.gradle`` pins
+  (``--vertx-mirror``), and recorded with that repository, tag and file.
 
 Facts only: names, numbers and messages, never code. Every fact is checked against the source
 text by a pattern; when a pattern no longer matches (Besu changed), the script fails instead of
@@ -19,7 +25,8 @@ writing a stale fact.
 
 Usage::
 
-    python tools/extract_besu_facts.py [--mirror DIR] [--tag 25.11.0] [--out FILE]
+    python tools/extract_besu_facts.py [--mirror DIR] [--vertx-mirror DIR] [--tag 25.11.0]
+        [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MIRROR = Path("/work/.mirror/hyperledger+besu/repo")
+DEFAULT_VERTX_MIRROR = Path("/work/.mirror/eclipse-vertx+vertx-auth/repo")
 DEFAULT_TAG = "25.11.0"
 OPTION_ROOTS = ("app/src/main/java/", "plugins/rocksdb/src/main/java/")
 ENUM_ROOTS = (
@@ -79,6 +87,30 @@ BOOLEAN_EVIDENCE = (
     "TestBlockchainServicePlugin.java"
 )
 DOCKERFILE = "docker/Dockerfile"
+WS_OPTIONS = "app/src/main/java/org/hyperledger/besu/cli/options/RpcWebsocketOptions.java"
+DEFAULT_VALUES = "app/src/main/java/org/hyperledger/besu/cli/DefaultCommandValues.java"
+_AUTH = "ethereum/api/src/main/java/org/hyperledger/besu/ethereum/api/jsonrpc/authentication/"
+AUTH_SERVICE = _AUTH + "DefaultAuthenticationService.java"
+AUTH_UTILS = _AUTH + "AuthenticationUtils.java"
+JWT_OPTIONS_FACTORY = _AUTH + "JWTAuthOptionsFactory.java"
+_JSON_RPC = "ethereum/api/src/main/java/org/hyperledger/besu/ethereum/api/jsonrpc/"
+JSON_RPC_METHOD = _JSON_RPC + "internal/methods/JsonRpcMethod.java"
+AUTHENTICATED_PROCESSOR = _JSON_RPC + "execution/AuthenticatedJsonRpcProcessor.java"
+JSON_RPC_EXECUTOR = _JSON_RPC + "execution/JsonRpcExecutor.java"
+RPC_ERROR_TYPE = _JSON_RPC + "internal/response/RpcErrorType.java"
+RUNNER_BUILDER = "app/src/main/java/org/hyperledger/besu/RunnerBuilder.java"
+PLATFORM_BUILD = "platform/build.gradle"
+VERTX_REPOSITORY = "eclipse-vertx/vertx-auth"
+VERTX_JWT_PROVIDER = (
+    "vertx-auth-jwt/src/main/java/io/vertx/ext/auth/jwt/impl/JWTAuthProviderImpl.java"
+)
+VERTX_JWT_AUTH_OPTIONS = "vertx-auth-jwt/src/main/java/io/vertx/ext/auth/jwt/JWTAuthOptions.java"
+_VERTX_COMMON = "vertx-auth-common/src/main/java/io/vertx/ext/auth/"
+VERTX_JWT = _VERTX_COMMON + "impl/jose/JWT.java"
+VERTX_JWS = _VERTX_COMMON + "impl/jose/JWS.java"
+VERTX_JWT_OPTIONS = _VERTX_COMMON + "JWTOptions.java"
+VERTX_USER = _VERTX_COMMON + "User.java"
+VERTX_PERMISSION = _VERTX_COMMON + "authorization/impl/PermissionBasedAuthorizationImpl.java"
 
 
 class FactMissing(RuntimeError):
@@ -509,8 +541,272 @@ def extract_image(mirror: Mirror) -> dict[str, Any]:
     }
 
 
-def extract(mirror: Mirror) -> dict[str, Any]:
-    """All facts of one tag."""
+def _vertx_version(mirror: Mirror) -> str:
+    """The Vert.x version Besu builds with (its platform BOM)."""
+    text = mirror.show(PLATFORM_BUILD)
+    return need(r"io\.vertx:vertx-stack-depchain:([0-9][0-9.]*)'", text, PLATFORM_BUILD).group(1)
+
+
+def extract_ws_authentication(mirror: Mirror, vertx: Mirror) -> dict[str, Any]:
+    """JWT authentication of the WebSocket JSON-RPC service (Besu, and the Vert.x it uses)."""
+    options = mirror.show(WS_OPTIONS)
+    names = {
+        "enabled": "--rpc-ws-authentication-enabled",
+        "public_key_file": "--rpc-ws-authentication-jwt-public-key-file",
+        "algorithm": "--rpc-ws-authentication-jwt-algorithm",
+        "credentials_file": "--rpc-ws-authentication-credentials-file",
+        "no_auth_methods": "--rpc-ws-api-methods-no-auth",
+    }
+    for name in names.values():
+        need(r'names\s*=\s*\{"' + re.escape(name) + '"', options, WS_OPTIONS)
+    need(
+        r"isRpcWsAuthenticationEnabled\s*&&\s*rpcWsAuthenticationCredentialsFile\(commandLine\)"
+        r"\s*==\s*null\s*&&\s*rpcWsAuthenticationPublicKeyFile\s*==\s*null",
+        options,
+        WS_OPTIONS,
+    )
+    no_key = need(
+        r'"(Unable to authenticate JSON-RPC WebSocket endpoint without a supplied credentials '
+        r'file or authentication public key file)"',
+        options,
+        WS_OPTIONS,
+    ).group(1)
+    no_auth_error = need(
+        r"\"(Invalid value for option '--rpc-ws-api-methods-no-auth', options must be valid RPC "
+        r'methods)"',
+        options,
+        WS_OPTIONS,
+    ).group(1)
+    need(r"rpcWsApiMethodsNoAuth\s*=\s*new ArrayList<String>\(\)", options, WS_OPTIONS)
+    need(
+        r"rpcWebsocketsAuthenticationAlgorithm\s*=\s*DefaultCommandValues\.DEFAULT_JWT_ALGORITHM",
+        options,
+        WS_OPTIONS,
+    )
+    defaults = mirror.show(DEFAULT_VALUES)
+    default_algorithm = need(
+        r"JwtAlgorithm DEFAULT_JWT_ALGORITHM\s*=\s*JwtAlgorithm\.(\w+);", defaults, DEFAULT_VALUES
+    ).group(1)
+
+    factory = mirror.show(JWT_OPTIONS_FACTORY)
+    need(r"pemReader\.readPemObject\(\)", factory, JWT_OPTIONS_FACTORY)
+    need(r'"-----BEGIN PUBLIC KEY-----', factory, JWT_OPTIONS_FACTORY)
+    external = need(
+        r"JWTAuthOptions createForExternalPublicKeyWithAlgorithm\(.*?\n  \}",
+        factory,
+        JWT_OPTIONS_FACTORY,
+    ).group(0)
+    if "setPermissionsClaimKey" in factory or "setJWTOptions" in external:
+        # The Vert.x defaults (claim name, leeway, expiry checked) would no longer hold.
+        raise FactMissing(f"{JWT_OPTIONS_FACTORY}: the external-key JWT options are customised")
+    key_errors = [
+        need(
+            r'"(Authentication RPC public key file format is invalid)"',
+            factory,
+            JWT_OPTIONS_FACTORY,
+        ).group(1),
+        need(
+            r'"(Authentication RPC public key could not be read)"', factory, JWT_OPTIONS_FACTORY
+        ).group(1),
+    ]
+
+    websocket = mirror.show(WEBSOCKET)
+    header = need(
+        r'getJwtTokenFromAuthorizationHeaderValue\(\s*websocket\.headers\(\)\.get\("(\w+)"\)\)',
+        websocket,
+        WEBSOCKET,
+    ).group(1)
+    need(r"final String token = getAuthToken\(websocket\);", websocket, WEBSOCKET)
+    need(
+        r"\.authenticate\(\s*token,\s*user -> websocketMessageHandler\.handle\(websocket, buffer, "
+        r"user\)\)",
+        websocket,
+        WEBSOCKET,
+    )
+    utils = mirror.show(AUTH_UTILS)
+    scheme = need(r'bearerSchemaName = "([^"]+)"', utils, AUTH_UTILS).group(1)
+    need(r"value\.startsWith\(bearerSchemaName\)", utils, AUTH_UTILS)
+
+    service = mirror.show(AUTH_SERVICE)
+    expiry_error = need(r'"(Invalid JWT doesn\'t have expiry)"', service, AUTH_SERVICE).group(1)
+    need(r'a\.containsKey\("exp"\)', service, AUTH_SERVICE)
+    need(r"handler\.handle\(Optional\.empty\(\)\)", service, AUTH_SERVICE)
+    need(
+        r"noAuthMethods\.stream\(\)\.anyMatch\(m -> m\.equals\(jsonRpcMethod\.getName\(\)\)\)",
+        service,
+        AUTH_SERVICE,
+    )
+    need(
+        r"for \(String perm : jsonRpcMethod\.getPermissions\(\)\)\s*\{\s*user\.isAuthorized\(",
+        service,
+        AUTH_SERVICE,
+    )
+    claim = need(
+        r'\.put\("(\w+)", user\.principal\(\)\.getValue\("permissions"\)\)', service, AUTH_SERVICE
+    ).group(1)
+
+    method = mirror.show(JSON_RPC_METHOD)
+    need(r'permissions\.add\("\*:\*"\);', method, JSON_RPC_METHOD)
+    need(
+        r"permissions\.add\(this\.getName\(\)\.substring\(0, this\.getName\(\)\.indexOf\('_'\)\)"
+        r' \+ ":\*"\);',
+        method,
+        JSON_RPC_METHOD,
+    )
+    need(r"permissions\.add\(this\.getName\(\)\.replace\('_', ':'\)\);", method, JSON_RPC_METHOD)
+
+    processor = mirror.show(AUTHENTICATED_PROCESSOR)
+    need(
+        r"new JsonRpcUnauthorizedResponse\(id, RpcErrorType\.UNAUTHORIZED\)",
+        processor,
+        AUTHENTICATED_PROCESSOR,
+    )
+    errors = mirror.show(RPC_ERROR_TYPE)
+
+    def error(name: str) -> dict[str, Any]:
+        found = need(rf'\b{name}\((-?\d+), "([^"]+)"\)', errors, RPC_ERROR_TYPE)
+        return {"code": int(found.group(1)), "message": found.group(2)}
+
+    executor = mirror.show(JSON_RPC_EXECUTOR)
+    need(
+        r"validateMethodAvailability\(requestBody\).*?rpcProcessor\.process\(",
+        executor,
+        JSON_RPC_EXECUTOR,
+    )
+    runner = mirror.show(RUNNER_BUILDER)
+    need(
+        r"createWebsocketService\(.*?new AuthenticatedJsonRpcProcessor\(\s*new "
+        r"BaseJsonRpcProcessor\(\),\s*authenticationService\.get\(\),\s*configuration\."
+        r"getRpcApisNoAuth\(\)\)",
+        runner,
+        RUNNER_BUILDER,
+    )
+    return {
+        "options": names,
+        "default_algorithm": default_algorithm,
+        "no_auth_methods_default": [],
+        "validation": {
+            "rule": "with authentication enabled, a credentials file or a JWT public key file is "
+            "required; every --rpc-ws-api-methods-no-auth entry must be a known RPC method",
+            "errors": [no_key, no_auth_error],
+            "source": WS_OPTIONS,
+            "default_source": DEFAULT_VALUES,
+        },
+        "public_key_file": {
+            "rule": "read as PEM: the first PEM object's content is the public key (an X.509 "
+            "SubjectPublicKeyInfo, re-wrapped as PUBLIC KEY whatever the file's label)",
+            "errors": key_errors,
+            "source": JWT_OPTIONS_FACTORY,
+        },
+        "token": {
+            "header": header,
+            "scheme": scheme,
+            "rule": "the token is read once from the upgrade request's header, and only there "
+            "(no query parameter); the value must start with the scheme exactly, else there is "
+            "no token. The upgrade is never refused for a missing or bad token: every message is "
+            "authenticated with it, and a call the token does not permit is answered with an "
+            "error",
+            "source": WEBSOCKET,
+            "scheme_source": AUTH_UTILS,
+        },
+        "claims": {
+            "exp": "required: a valid token without exp authenticates no one",
+            "error": expiry_error,
+            "permissions_claim": claim,
+            "source": AUTH_SERVICE,
+        },
+        "permissions": {
+            "method_permissions": ["*:*", "<namespace>:*", "<namespace>:<method>"],
+            "rule": "a call is permitted when the token's user holds one of its method's "
+            "permissions: *:*, the namespace (the method name before its first '_') with :*, "
+            "or the method name with every '_' replaced by ':' (eth_getBlockByNumber: "
+            "eth:getBlockByNumber); methods listed in --rpc-ws-api-methods-no-auth skip the "
+            "check; without an authenticated user nothing else is permitted",
+            "source": JSON_RPC_METHOD,
+            "check_source": AUTH_SERVICE,
+        },
+        "refusals": {
+            "unauthorized": error("UNAUTHORIZED"),
+            "method_not_found": error("METHOD_NOT_FOUND"),
+            "method_not_enabled": error("METHOD_NOT_ENABLED"),
+            "rule": "an unknown method (method_not_found) and a method of an API group the "
+            "service does not serve (method_not_enabled) are answered before the permission "
+            "check; a call that is not permitted gets unauthorized, with its id",
+            "source": AUTHENTICATED_PROCESSOR,
+            "codes_source": RPC_ERROR_TYPE,
+            "order_source": JSON_RPC_EXECUTOR,
+            "wiring_source": RUNNER_BUILDER,
+        },
+        "vertx": extract_vertx_jwt(mirror, vertx),
+    }
+
+
+def extract_vertx_jwt(besu: Mirror, vertx: Mirror) -> dict[str, Any]:
+    """The token checks Besu leaves to Vert.x's JWT provider, at the version Besu pins."""
+    version = _vertx_version(besu)
+    if vertx.tag != version:
+        raise FactMissing(f"vertx-auth read at {vertx.tag}, Besu {besu.tag} pins {version}")
+    options = vertx.show(VERTX_JWT_AUTH_OPTIONS)
+    claim = need(r'PERMISSIONS_CLAIM_KEY\s*=\s*"(\w+)"', options, VERTX_JWT_AUTH_OPTIONS).group(1)
+    jwt_options = vertx.show(VERTX_JWT_OPTIONS)
+    leeway = need(r"private int leeway = (\d+);", jwt_options, VERTX_JWT_OPTIONS).group(1)
+    need(r"private boolean ignoreExpiration;", jwt_options, VERTX_JWT_OPTIONS)
+    user = vertx.show(VERTX_USER)
+    need(r'now - leeway >= attributes\(\)\.getLong\("exp"', user, VERTX_USER)
+    need(r"iat > now \+ leeway", user, VERTX_USER)
+    need(r"nbf > now \+ leeway", user, VERTX_USER)
+    need(r"WildcardPermissionBasedAuthorization\.create\(authority\)", user, VERTX_USER)
+    provider = vertx.show(VERTX_JWT_PROVIDER)
+    need(r"user\.expired\(jwtOptions\.getLeeway\(\)\)", provider, VERTX_JWT_PROVIDER)
+    need(r"PermissionBasedAuthorization\.create\(permission\)", provider, VERTX_JWT_PROVIDER)
+    jwt = vertx.show(VERTX_JWT)
+    need(r'"Algorithm \\"none\\" not allowed"', jwt, VERTX_JWT)
+    need(r'"Signature is required"', jwt, VERTX_JWT)
+    need(r"VERIFY\.get\(alg\)", jwt, VERTX_JWT)
+    jws = vertx.show(VERTX_JWS)
+    need(r'case RS256:\s*return Signature\.getInstance\("SHA256withRSA"\)', jws, VERTX_JWS)
+    permission = vertx.show(VERTX_PERMISSION)
+    need(
+        r"permission\.equals\(otherWildcardPermissionBasedAuthorization\.getPermission\(\)\)",
+        permission,
+        VERTX_PERMISSION,
+    )
+    return {
+        "repository": VERTX_REPOSITORY,
+        "tag": vertx.tag,
+        "commit": vertx.commit(),
+        "version_source": PLATFORM_BUILD,
+        "permissions_claim": claim,
+        "permissions_claim_source": VERTX_JWT_AUTH_OPTIONS,
+        "leeway_seconds": int(leeway),
+        "leeway_source": VERTX_JWT_OPTIONS,
+        "signature": {
+            "rule": "a token is three base64url segments with a non-empty signature; the "
+            "header's alg picks the verifier and only the configured algorithm has one (alg "
+            "none is refused); RS256 is SHA256withRSA (RSASSA-PKCS1-v1_5 with SHA-256)",
+            "source": VERTX_JWT,
+            "algorithm_source": VERTX_JWS,
+        },
+        "time": {
+            "rule": "refused when now - leeway >= exp, when iat > now + leeway and when nbf > "
+            "now + leeway (now in whole seconds)",
+            "source": VERTX_USER,
+            "check_source": VERTX_JWT_PROVIDER,
+        },
+        "permission_match": {
+            "rule": "each string of the permissions claim is held as given; a method "
+            "permission is held when it equals one of them exactly (case-sensitive, no "
+            "wildcard expansion of the claim)",
+            "source": VERTX_PERMISSION,
+            "claim_source": VERTX_JWT_PROVIDER,
+            "request_source": VERTX_USER,
+        },
+    }
+
+
+def extract(mirror: Mirror, vertx: Mirror | None = None) -> dict[str, Any]:
+    """All facts of one tag (``vertx``: the vertx-auth mirror at the version Besu pins)."""
+    vertx = vertx or Mirror(DEFAULT_VERTX_MIRROR, _vertx_version(mirror))
     return {
         "repository": "hyperledger/besu",
         "tag": mirror.tag,
@@ -527,6 +823,7 @@ def extract(mirror: Mirror) -> dict[str, Any]:
         "static_nodes_dns": extract_static_nodes_dns(mirror),
         "storage": extract_storage(mirror),
         "image": extract_image(mirror),
+        "rpc_ws_authentication": extract_ws_authentication(mirror, vertx),
     }
 
 
@@ -534,6 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     """Write the facts file; 1 when a fact can no longer be read."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR)
+    parser.add_argument("--vertx-mirror", type=Path, default=DEFAULT_VERTX_MIRROR)
     parser.add_argument("--tag", default=DEFAULT_TAG)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -541,7 +839,8 @@ def main(argv: list[str] | None = None) -> int:
         f"besu_facts_{args.tag}.json"
     )
     try:
-        facts = extract(Mirror(args.mirror, args.tag))
+        besu = Mirror(args.mirror, args.tag)
+        facts = extract(besu, Mirror(args.vertx_mirror, _vertx_version(besu)))
     except (FactMissing, subprocess.CalledProcessError) as exc:
         print(f"extract_besu_facts: {exc}", file=sys.stderr)
         return 1

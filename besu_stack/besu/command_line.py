@@ -16,9 +16,15 @@ WebSocket JSON-RPC server, each with one API list:
   ``QBFT`` and ``CLIQUE`` whose ``*_proposeValidatorVote`` changes the validator set, and the
   private-transaction groups) are refused here with a :class:`ValueError`.
 * **Internal RPC, WebSocket on 8547**: ``ETH,NET`` and the consensus group of the network's
-  protocol: exactly what the deep health checker calls (``eth_getBlockByNumber``,
-  ``eth_syncing``, ``net_peerCount``, ``<ibft|qbft>_getSignerMetrics``, see
-  ``lambda_src/health/rpc.py``). ``ADMIN`` is not served. The NLB never forwards this port.
+  protocol: the groups of what the deep health checker calls (``eth_getBlockByNumber``,
+  ``eth_syncing``, ``net_peerCount``, ``<ibft|qbft>_getSignerMetrics``: the one list in
+  :mod:`besu_stack.besu.internal_rpc`). ``ADMIN`` is not served. The NLB never forwards this
+  port. Besu's JWT authentication is on (``--rpc-ws-authentication-enabled``) with the public
+  key of the checker's KMS signing key (``--rpc-ws-authentication-jwt-public-key-file``, a PEM
+  file the host bootstrap writes) and ``RS256`` stated explicitly (Besu's default,
+  ``DefaultCommandValues``, 25.11.0); no method is exempt (``--rpc-ws-api-methods-no-auth``
+  is not given; its default is empty). Each call needs a token whose ``permissions`` name it,
+  so the consensus group's voting methods are refused to the checker's tokens too.
 
 ``--host-allowlist`` guards every HTTP route of the JSON-RPC server, ``/liveness`` and
 ``/readiness`` included (``JsonRpcHttpService.buildRouter`` installs the Host check before every
@@ -51,6 +57,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from besu_stack.besu.extra_data import Protocol, check_protocol
+from besu_stack.besu.internal_rpc import TOKEN_ALGORITHM, internal_api_groups
 from besu_stack.besu.keys import DEFAULT_P2P_PORT, enode_url
 
 DataStorageFormat = Literal["BONSAI", "FOREST"]
@@ -230,13 +237,16 @@ class BesuNodeOptions:
     static_nodes_file: str = "/etc/besu/static-nodes.json"
     data_path: str = "/var/lib/besu/data"
     node_key_file: str = "/run/besu/key"
+    rpc_token_public_key_file: str = "/etc/besu/rpc-token-key.pem"  # noqa: S105 (a public key)
+    """The PEM public key Besu verifies the health checker's tokens with (public data)."""
     p2p_port: int = DEFAULT_P2P_PORT
     rpc_http_port: int = DEFAULT_RPC_HTTP_PORT
     consumer_apis: tuple[str, ...] | PlanValue = DEFAULT_CONSUMER_APIS
     """API groups of the consumer port; a :class:`PlanValue` renders as ``ETH,NET,...``."""
     internal_ws_port: int = DEFAULT_INTERNAL_WS_PORT
     internal_apis: tuple[str, ...] | None = None
-    """API groups of the internal WebSocket surface; ``ETH,NET,<IBFT|QBFT>`` by default."""
+    """API groups of the internal WebSocket surface; by default those of the checker's methods,
+    ``ETH,NET,<IBFT|QBFT>`` (:func:`besu_stack.besu.internal_rpc.internal_api_groups`)."""
     load_balancer_hosts: tuple[str, ...] = (RUNTIME_LOAD_BALANCER_IPS,)
     """Hosts the load balancer's health check sends (its node IPs), admitted by the allow-list."""
     host_allowlist: tuple[str, ...] | PlanValue = DEFAULT_HOST_ALLOWLIST
@@ -277,7 +287,13 @@ class BesuNodeOptions:
             )
         paths = {
             name: _check_path(name, getattr(self, name))
-            for name in ("genesis_file", "static_nodes_file", "data_path", "node_key_file")
+            for name in (
+                "genesis_file",
+                "static_nodes_file",
+                "data_path",
+                "node_key_file",
+                "rpc_token_public_key_file",
+            )
         }
         key = PurePosixPath(paths["node_key_file"])
         data = PurePosixPath(paths["data_path"])
@@ -286,6 +302,11 @@ class BesuNodeOptions:
                 f"node_key_file {key} must not be inside data_path {data}: the key would be "
                 "written to the data volume and its snapshots"
             )
+        files = {name: PurePosixPath(path) for name, path in paths.items() if name != "data_path"}
+        for name, path in files.items():
+            same = [other for other, p in files.items() if p == path and other != name]
+            if same:
+                raise ValueError(f"{name} {path} is also {same[0]}; every file must differ")
         ports = {
             name: _check_port(name, getattr(self, name))
             for name in ("p2p_port", "rpc_http_port", "internal_ws_port", "metrics_port")
@@ -307,7 +328,7 @@ class BesuNodeOptions:
             object.__setattr__(self, "consumer_apis", consumer)
         own = _CONSENSUS_API[protocol]
         internal = (
-            ("ETH", "NET", own)
+            internal_api_groups(protocol)
             if self.internal_apis is None
             else _check_apis("internal_apis", self.internal_apis)
         )
@@ -389,6 +410,11 @@ def besu_command_line(options: BesuNodeOptions) -> tuple[str, ...]:
         "--rpc-ws-host=0.0.0.0",
         f"--rpc-ws-port={options.internal_ws_port}",
         f"--rpc-ws-api={','.join(internal)}",
+        # Every call needs the health checker's token (JWT, RS256, signed in KMS): the upgrade's
+        # "Authorization: Bearer" header, permissions per method (besu_stack/besu/internal_rpc.py).
+        "--rpc-ws-authentication-enabled=true",
+        f"--rpc-ws-authentication-jwt-public-key-file={options.rpc_token_public_key_file}",
+        f"--rpc-ws-authentication-jwt-algorithm={TOKEN_ALGORITHM}",
         "--graphql-http-enabled=false",
         # Metrics (internal security group only).
         "--metrics-enabled=true",

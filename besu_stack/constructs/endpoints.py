@@ -48,7 +48,11 @@ INTERFACE_ENDPOINTS: tuple[EndpointUse, ...] = (
     EndpointUse("ecs", "ECS agent registers the container instance and polls tasks"),
     EndpointUse("ecs-agent", "ECS agent communication channel"),
     EndpointUse("ecs-telemetry", "ECS agent container metrics"),
-    EndpointUse("kms", "decrypt the validator key secret and encrypted EBS volumes"),
+    EndpointUse(
+        "kms",
+        "decrypt the validator key secret and encrypted EBS volumes; the health checker signs "
+        "its RPC tokens, the hosts read the token key's public key",
+    ),
     EndpointUse("logs", "awslogs driver (node logs), Lambdas in the VPC, CloudWatch agent"),
     EndpointUse("monitoring", "health checker publishes metrics; CloudWatch agent"),
     EndpointUse("secretsmanager", "nodes fetch their slot's validator key; key generation Lambda"),

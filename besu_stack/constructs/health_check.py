@@ -25,6 +25,7 @@ from besu_stack.constructs.identity import NetworkIdentity
 from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.rpc_token_key import RpcTokenKey
 
 HEALTH_ATTRIBUTE = "health"
 """The one registry attribute the checker writes (``lambda_src/health/store.py``)."""
@@ -125,7 +126,10 @@ class HealthCheck(Construct):
       a slot's key is; the fleet lets it restart the cluster's tasks and mark the group's
       instances unhealthy (:class:`FleetReference`); ``cloudwatch:PutMetricData`` on ``*``
       (the action supports no resource-level permissions) limited by the
-      ``cloudwatch:namespace`` condition to ``BesuStack``.
+      ``cloudwatch:namespace`` condition to ``BesuStack``; ``kms:Sign`` on ``rpc_token_key``,
+      written in that key's policy (:meth:`RpcTokenKey.grant_sign`): the checker signs one
+      short-lived token per run for the nodes' authenticated internal RPC
+      (``RPC_TOKEN_KEY_ARN``).
 
     ``validator_count`` sets ``CHECK_CONCURRENCY`` so that every node is queried at once (up to
     64) and a run takes about one RPC timeout. ``thresholds`` fields left unset take the
@@ -145,6 +149,7 @@ class HealthCheck(Construct):
         fleet: FleetReference,
         registry: ValidatorRegistry,
         key: EncryptionKey,
+        rpc_token_key: RpcTokenKey,
         protocol: Protocol,
         validator_count: int,
         block_period_seconds: float,
@@ -180,6 +185,7 @@ class HealthCheck(Construct):
             "METRIC_NAMESPACE": HEALTH_METRIC_NAMESPACE,
             "CHECK_CONCURRENCY": str(min(MAX_CHECK_CONCURRENCY, validator_count)),
             "REMEDIATION_ENABLED": env_text(remediation_enabled),
+            "RPC_TOKEN_KEY_ARN": rpc_token_key.key_arn,
             **thresholds.environment(),
         }
         self.function = PythonFunction(
@@ -204,6 +210,7 @@ class HealthCheck(Construct):
         )
         fleet.grant_restart_tasks(role)
         fleet.grant_replace_instances(role)
+        rpc_token_key.grant_sign(role)
         role.add_to_policy(
             {
                 # PutMetricData supports no resource-level permissions; the namespace condition

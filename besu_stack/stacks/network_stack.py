@@ -33,6 +33,7 @@ from besu_stack.constructs.node_lifecycle import (
 from besu_stack.constructs.platform import Platform
 from besu_stack.constructs.private_link import PrivateLink, ReadinessCheck
 from besu_stack.constructs.registry import ValidatorRegistry
+from besu_stack.constructs.rpc_token_key import RpcTokenKey
 from besu_stack.constructs.validator_keys import ValidatorKeys, genesis_options_json
 from besu_stack.rollout import rollout_policy
 from besu_stack.settings import Settings
@@ -171,6 +172,13 @@ class BesuNetworkStack(TerraformStack):
             ),
             log_retention_days=log_retention_days,
         )
+        # The health checker signs its internal RPC tokens with it; the hosts read its public key.
+        self.rpc_token_key = rpc_token_key = RpcTokenKey(
+            self,
+            "rpc_token_key",
+            identity=identity,
+            deletion_window_days=inputs.number("kms_deletion_window_days"),
+        )
         self.health_check = HealthCheck(
             self,
             "health_check",
@@ -178,6 +186,7 @@ class BesuNetworkStack(TerraformStack):
             fleet=fleet,
             registry=registry,
             key=key,
+            rpc_token_key=rpc_token_key,
             protocol=settings.consensus,
             validator_count=settings.validator_count,
             block_period_seconds=inputs.number("block_period_seconds"),
@@ -219,6 +228,7 @@ class BesuNetworkStack(TerraformStack):
             identity=identity,
             reference=fleet,
             key=key,
+            rpc_token_key=rpc_token_key,
             validator_count=settings.validator_count,
             protocol=settings.consensus,
             rollout=rollout_policy(settings.validator_count),
@@ -259,18 +269,22 @@ class BesuNetworkStack(TerraformStack):
             ],
             # First apply: no host may launch before its lifecycle events can reach the hooks
             # (rules, targets, permissions), before the key Lambda wrote the genesis and the
-            # registry, or before Terraform wrote the secrets' initial policies (written later,
+            # registry, before Terraform wrote the secrets' initial policies (written later,
             # they would replace the launch hook's grant: ignore_changes does not apply on
-            # create).
+            # create), or before the RPC token key it reads by alias exists.
             depends_on=[
                 lifecycle.launch_function.function,
                 lifecycle.termination_function.function,
                 *lifecycle.event_wiring,
                 keys.invocation,
                 *keys.secret_policies,
+                rpc_token_key.key,
+                rpc_token_key.alias,
             ],
         )
         hosts = self.fleet.instance_role
+        # Besu verifies the checker's tokens with this public key, which each host reads at boot.
+        rpc_token_key.grant_public_key_read(hosts)
         keys.artifacts.grant_read(hosts, keys.network_files, sid="ReadNetworkFiles")
         # The key's half of reading a slot key; the secret's policy picks the one host.
         keys.grant_read(hosts)

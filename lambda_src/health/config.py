@@ -15,6 +15,7 @@ variable                            meaning (default)
 ``AUTOSCALING_GROUP_NAME``          Auto Scaling group of the nodes (only its instances are
                                     ever marked unhealthy)
 ``CONSENSUS_PROTOCOL``              ``ibft2`` or ``qbft`` (picks ``ibft_``/``qbft_getSignerMetrics``)
+``RPC_TOKEN_KEY_ARN``               the KMS key that signs the checker's internal RPC tokens
 ``BLOCK_PERIOD_SECONDS``            seconds between blocks (the longest: the empty-block period
                                     when one is set); thresholds derive from it
 ``METRIC_NAMESPACE``                CloudWatch namespace (``BesuStack``)
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from besu_stack.besu.bft import quorum
+from besu_stack.besu.internal_rpc import checker_permissions, signer_metrics_method
 from besu_stack.besu.protocol import Protocol, check_protocol
 from besu_stack.lambda_kernel.env import EnvReader
 
@@ -122,6 +124,8 @@ class HealthConfig:
     autoscaling_group_name: str
     protocol: Protocol
     thresholds: ThresholdSettings
+    rpc_token_key_arn: str
+    """The asymmetric KMS key the checker signs its internal RPC tokens with."""
     metric_namespace: str = DEFAULT_NAMESPACE
     default_admin_rpc_port: int = DEFAULT_ADMIN_RPC_PORT
     rpc_timeout_seconds: float = 2.0
@@ -130,7 +134,12 @@ class HealthConfig:
     @property
     def signer_metrics_method(self) -> str:
         """The JSON-RPC method reporting validator participation for the protocol."""
-        return "ibft_getSignerMetrics" if self.protocol == "ibft2" else "qbft_getSignerMetrics"
+        return signer_metrics_method(self.protocol)
+
+    @property
+    def rpc_permissions(self) -> tuple[str, ...]:
+        """The ``permissions`` of the checker's tokens: exactly the methods it calls."""
+        return checker_permissions(self.protocol)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HealthConfig:
@@ -168,6 +177,7 @@ class HealthConfig:
             autoscaling_group_name=required("AUTOSCALING_GROUP_NAME"),
             protocol=protocol,
             thresholds=thresholds,
+            rpc_token_key_arn=required("RPC_TOKEN_KEY_ARN"),
             metric_namespace=optional("METRIC_NAMESPACE") or DEFAULT_NAMESPACE,
             default_admin_rpc_port=_default(
                 opt_whole("ADMIN_RPC_PORT", 1, 65535), DEFAULT_ADMIN_RPC_PORT

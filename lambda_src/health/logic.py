@@ -44,6 +44,7 @@ from .decisions import (
 )
 from .errors import RemediationError
 from .rpc import NodeEndpoint
+from .rpc_token import SIGN_CALLS
 from .store import (
     CHECKER_CALL_SECONDS,
     METRICS_PER_CALL,
@@ -80,9 +81,16 @@ _NETWORK_METRICS_MAX = 10 + len(Action)
 
 
 def observation_seconds(config: HealthConfig, node_count: int) -> float:
-    """The worst case of ``rpc.observe_all``: waves of ``check_concurrency`` nodes."""
+    """The worst case of ``rpc.observe_all``: the token, then waves of ``check_concurrency``.
+
+    The token is one ``kms:Sign``; each wave is :data:`RPC_STEPS_PER_NODE` RPC timeouts.
+    """
+    if node_count == 0:
+        return 0.0
     waves = math.ceil(node_count / max(1, config.check_concurrency))
-    return waves * RPC_STEPS_PER_NODE * config.rpc_timeout_seconds
+    return (
+        SIGN_CALLS * CHECKER_CALL_SECONDS + waves * RPC_STEPS_PER_NODE * config.rpc_timeout_seconds
+    )
 
 
 def node_calls(action: Action) -> int:

@@ -16,6 +16,13 @@ text message (a JSON array; Besu's WebSocket handler answers an array with an ar
 Answers are matched by ``id``; messages without a known ``id`` (there are no subscriptions, but
 a stray notification would be one) are skipped until the batch is answered.
 
+Authentication: Besu's JWT authentication is on for this port (``besu_stack.besu.command_line``).
+The upgrade request carries ``Authorization: Bearer <token>`` (Besu reads the token from that
+header only, ``WebSocketService``, 25.11.0); :meth:`BesuRpcClient.observe_all` asks its token
+source (``rpc_token.RpcTokenSigner``) once per run and sends the same token to every node. A call
+the token does not permit is answered ``-40100 Unauthorized``, which makes the node unreachable
+for this run like any other JSON-RPC error.
+
 Where to connect: the registry item's ``private_ip``, else its ``dns_name``, else the host of its
 ``enode`` URL (the slot's stable DNS name in the private zone). Besu checks the ``Host`` header
 of the WebSocket upgrade against ``--host-allowlist`` (``localhost``, ``127.0.0.1`` and the node's
@@ -41,6 +48,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
+
+from besu_stack.besu.internal_rpc import BLOCK_BY_NUMBER, PEER_COUNT, SYNCING
 
 from .decisions import Observation
 
@@ -149,21 +158,29 @@ class BesuRpcClient:
         timeout_seconds: float,
         concurrency: int = 16,
         connect: Connect | None = None,
+        authorization: Callable[[], str] | None = None,
     ) -> None:
+        """Set the signer metrics method, the per-step timeout and the token source.
+
+        ``authorization`` makes the ``Authorization`` header value of a run (a new token each
+        call); without one no header is sent.
+        """
         self._signer_method = signer_metrics_method
         self._timeout = timeout_seconds
         self._concurrency = concurrency
         self._connect: Connect = connect or websocket.create_connection
+        self._authorization = authorization
 
     def _calls(self) -> list[tuple[str, list[Any]]]:
+        # The methods of besu_stack.besu.internal_rpc.checker_methods, which the token permits.
         return [
-            ("eth_getBlockByNumber", ["latest", False]),
-            ("net_peerCount", []),
-            ("eth_syncing", []),
+            (BLOCK_BY_NUMBER, ["latest", False]),
+            (PEER_COUNT, []),
+            (SYNCING, []),
             (self._signer_method, []),
         ]
 
-    def _batch(self, node: NodeEndpoint) -> dict[int, Any]:
+    def _batch(self, node: NodeEndpoint, authorization: str | None) -> dict[int, Any]:
         calls = self._calls()
         request = json.dumps(
             [
@@ -172,12 +189,16 @@ class BesuRpcClient:
             ]
         )
         deadline = time.monotonic() + 2 * self._timeout
+        options: dict[str, Any] = {}
+        if authorization is not None:
+            options["header"] = [f"Authorization: {authorization}"]
         try:
             connection = self._connect(
                 node.url,
                 timeout=self._timeout,
                 host=node.host_header,
                 suppress_origin=True,
+                **options,
             )
         except (websocket.WebSocketException, OSError, ValueError) as exc:
             raise RpcError(f"{type(exc).__name__}: {exc}") from exc
@@ -220,8 +241,21 @@ class BesuRpcClient:
                 by_id[answer["id"]] = answer
         return by_id
 
-    def observe(self, node: NodeEndpoint) -> Observation:
-        """Read one node; an unreachable or malformed answer yields ``reachable=False``."""
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header value for a run (a new token), else ``None``.
+
+        ``None`` without a token source; the source's errors (``rpc_token.RpcTokenError``)
+        propagate.
+        """
+        return self._authorization() if self._authorization is not None else None
+
+    def observe(self, node: NodeEndpoint, authorization: str | None = None) -> Observation:
+        """Read one node; an unreachable or malformed answer yields ``reachable=False``.
+
+        ``authorization`` is the run's header value; without it one is made for this call.
+        """
+        if authorization is None:
+            authorization = self.authorization()
 
         def unreachable(error: str) -> Observation:
             return Observation(
@@ -235,7 +269,7 @@ class BesuRpcClient:
         if not node.host:
             return unreachable("the registry item names no private IP, DNS name or enode")
         try:
-            answers = self._batch(node)
+            answers = self._batch(node, authorization)
             block = self._result(answers, 0, "eth_getBlockByNumber")
             if not isinstance(block, dict):
                 raise RpcError("eth_getBlockByNumber returned no block")
@@ -275,8 +309,12 @@ class BesuRpcClient:
         return answer.get("result")
 
     def observe_all(self, nodes: Sequence[NodeEndpoint]) -> list[Observation]:
-        """Read every node concurrently (at most ``concurrency`` at once), in input order."""
+        """Read every node concurrently (at most ``concurrency`` at once), in input order.
+
+        One token for the whole run, made before the first connection (one ``kms:Sign``).
+        """
         if not nodes:
             return []
+        authorization = self.authorization()
         with ThreadPoolExecutor(max_workers=min(self._concurrency, len(nodes))) as pool:
-            return list(pool.map(self.observe, nodes))
+            return list(pool.map(lambda node: self.observe(node, authorization), nodes))

@@ -62,6 +62,8 @@ class FakeNode:
     signer_api: bool = True
     port: int = 0
     hosts_seen: list[str] = field(default_factory=list)
+    authorizations_seen: list[str | None] = field(default_factory=list)
+    """The ``Authorization`` header of each upgrade (the checker's token)."""
     server: Server | None = field(default=None, repr=False)
 
     @property
@@ -92,6 +94,7 @@ class FakeNetwork:
         def allow_host(connection: ServerConnection, request: Request) -> Response | None:
             host = request.headers.get("Host", "")
             node.hosts_seen.append(host)
+            node.authorizations_seen.append(request.headers.get("Authorization"))
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if name.lower() not in node.allowed_hosts:
                 return connection.respond(403, "Host not authorized.\n")
@@ -299,6 +302,17 @@ def make_health_aws(node_count: int) -> HealthAws:
     )
 
 
+RPC_TOKEN_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
+"""A key ARN for tests that sign no token (make_rpc_token_key creates a real one in moto)."""
+
+
+def make_rpc_token_key() -> str:
+    """The RPC token key in moto: RSA 2048 for signing, as ``rpc_token_key.py`` creates it."""
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    return str(key["Arn"])
+
+
 def health_env(**overrides: str) -> dict[str, str]:
     """The function's environment for the tests (fast timeouts, T = 2, no grace)."""
     values = {
@@ -308,6 +322,7 @@ def health_env(**overrides: str) -> dict[str, str]:
         "ECS_SERVICE_NAME": SERVICE,
         "AUTOSCALING_GROUP_NAME": ASG,
         "CONSENSUS_PROTOCOL": "qbft",
+        "RPC_TOKEN_KEY_ARN": RPC_TOKEN_KEY_ARN,
         "BLOCK_PERIOD_SECONDS": "2",
         "RPC_TIMEOUT_SECONDS": "0.3",
         "FAILURES_BEFORE_ACTION": "2",

@@ -26,6 +26,7 @@ from .health_fixtures import (
     enode,
     health_env,
     make_health_aws,
+    make_rpc_token_key,
 )
 
 pytestmark = pytest.mark.moto
@@ -262,13 +263,101 @@ def test_handler_cold_start_and_run(
     side = make_health_aws(4)
     for node in besu_network.nodes:
         side.register(node.slot, node.port)
-    for name, value in health_env().items():
+    for name, value in health_env(RPC_TOKEN_KEY_ARN=make_rpc_token_key()).items():
         monkeypatch.setenv(name, value)
     module = fresh_handler_module()
     result = module.handler({"source": "aws.events"}, None)
     assert result["healthy_nodes"] == 4
     assert decisions(result) == {0: "none", 1: "none", 2: "none", 3: "none"}
     assert side.health(0)["instance_id"] == side.instance_ids[0]
+
+
+def _moto_public_key(key_arn: str) -> Any:
+    """The key's public half as Besu would read it: KMS GetPublicKey (moto) as PEM."""
+    import base64
+
+    import boto3
+
+    from tests.support.fake_besu import read_public_key
+
+    der = boto3.client("kms", region_name="eu-west-1").get_public_key(KeyId=key_arn)["PublicKey"]
+    body = base64.b64encode(der).decode()
+    pem = "-----BEGIN PUBLIC KEY-----\n" + body + "\n-----END PUBLIC KEY-----\n"
+    return read_public_key(pem.encode())
+
+
+def test_the_handler_signs_one_token_per_run_in_kms_and_sends_it_to_every_node(
+    aws: str,
+    besu_network: FakeNetwork,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """moto's KMS signs (RSASSA_PKCS1_V1_5_SHA_256, RAW); the token verifies under the key's
+    public key by Besu's rules (tests/support/fake_besu.py), permits exactly the checker's
+    methods, is the same for every node of the run, and appears in no log or result."""
+    from besu_stack.besu.internal_rpc import checker_methods
+    from tests.support.fake_besu import WsAuthentication
+
+    for _ in range(3):
+        besu_network.add()
+    side = make_health_aws(3)
+    for node in besu_network.nodes:
+        side.register(node.slot, node.port)
+    key_arn = make_rpc_token_key()
+    for name, value in health_env(RPC_TOKEN_KEY_ARN=key_arn).items():
+        monkeypatch.setenv(name, value)
+    module = fresh_handler_module()
+    result = module.handler({"source": "aws.events"}, None)
+    assert result["healthy_nodes"] == 3
+    seen = {value for node in besu_network.nodes for value in node.authorizations_seen}
+    assert len(seen) == 1 and all(len(n.authorizations_seen) == 1 for n in besu_network.nodes)
+    token = WsAuthentication.token_of(seen.pop())
+    besu = WsAuthentication(_moto_public_key(key_arn))
+    claims = besu.user(token)
+    assert claims is not None
+    assert all(besu.permitted(claims, m) for m in checker_methods("qbft"))
+    assert not besu.permitted(claims, "qbft_proposeValidatorVote")
+    # One kms:Sign per run, whatever the number of nodes.
+    kms = module.TOKENS._kms
+    signed: list[str] = []
+
+    class Counting:
+        def sign(self, **request: Any) -> Any:
+            signed.append(request["KeyId"])
+            return kms.sign(**request)
+
+    monkeypatch.setattr(module.TOKENS, "_kms", Counting())
+    module.handler({"source": "aws.events"}, None)
+    assert signed == [key_arn]
+    assert all(len(n.authorizations_seen) == 2 for n in besu_network.nodes)
+    output = capsys.readouterr()
+    assert token is not None and token.split(".")[2] not in output.out + output.err + str(result)
+    assert token not in output.out + output.err
+
+
+def test_without_a_signature_no_node_is_read_and_the_run_fails(
+    aws: str,
+    besu_network: FakeNetwork,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """KMS refuses (here: no such key): the run fails loudly (the function's Errors alarm) and
+    no node is contacted or has its state changed; a node that cannot be read because the
+    checker has no token is not a failing node."""
+    from lambda_src.health.rpc_token import RpcTokenError
+
+    besu_network.add()
+    side = make_health_aws(1)
+    side.register(0, besu_network.nodes[0].port)
+    for name, value in health_env().items():
+        monkeypatch.setenv(name, value)
+    module = fresh_handler_module()
+    with pytest.raises(RpcTokenError, match="NotFoundException"):
+        module.handler({"source": "aws.events"}, None)
+    assert besu_network.nodes[0].hosts_seen == []
+    item = side.dynamodb.get_item(TableName="testnet-registry", Key={"slot": {"N": "0"}})["Item"]
+    assert "health" not in item
+    assert "RpcTokenError" in capsys.readouterr().out
 
 
 def test_missing_environment_fails_at_cold_start(monkeypatch: pytest.MonkeyPatch) -> None:

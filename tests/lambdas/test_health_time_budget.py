@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from besu_stack.besu.internal_rpc import TOKEN_LIFETIME_SECONDS
 from besu_stack.constructs.health_check import FUNCTION_TIMEOUT_SECONDS
 from besu_stack.lambda_kernel import aws
 from besu_stack.lambda_kernel.aws import Budget, CallGuard, OutOfTimeError
@@ -24,6 +25,7 @@ from lambda_src.health.decisions import Action, Observation
 from lambda_src.health.logic import (
     DEFERRED_OUT_OF_TIME,
     REMEDIATION_CALLS,
+    RPC_STEPS_PER_NODE,
     SCAN_CALLS,
     node_calls,
     observation_seconds,
@@ -31,10 +33,11 @@ from lambda_src.health.logic import (
     run_worst_case_seconds,
 )
 from lambda_src.health.rpc import NodeEndpoint
+from lambda_src.health.rpc_token import SIGN_CALLS, RpcTokenSigner
 from lambda_src.health.store import CHECKER_CALL_SECONDS, CHECKER_MAX_ATTEMPTS, Stores
 from tests.conftest import StackJson, resources
 
-from .health_fixtures import HealthAws, health_env, make_health_aws
+from .health_fixtures import HealthAws, health_env, make_health_aws, make_rpc_token_key
 
 moto_env = pytest.fixture(lambda aws: aws)
 
@@ -98,6 +101,12 @@ def _observer(dead: set[int], guard: _SlowGuard, config: HealthConfig) -> Any:
     return observe
 
 
+def test_the_rpc_token_outlives_any_run() -> None:
+    """Besu checks the token on every message (WebSocketService): the one token of a run must
+    stay valid to the end of the run."""
+    assert TOKEN_LIFETIME_SECONDS > FUNCTION_TIMEOUT_SECONDS
+
+
 def test_the_checker_clients_try_once(moto_env: str) -> None:
     config = HealthConfig.from_env(health_env())
     stores = _stores(config, CallGuard())
@@ -106,6 +115,7 @@ def test_the_checker_clients_try_once(moto_env: str) -> None:
         stores.fleet._ecs,
         stores.fleet._autoscaling,
         stores.metrics._client,
+        RpcTokenSigner.from_boto3(config.rpc_token_key_arn, config.rpc_permissions)._kms,
     ]
     for client in clients:
         retries = client.meta.config.retries
@@ -132,6 +142,22 @@ def test_remediation_call_counts_are_measured(moto_env: str) -> None:
     guard.calls = 0
     assert len(stores.registry.items()) == 2
     assert guard.calls == SCAN_CALLS
+
+
+@pytest.mark.moto
+def test_the_runs_token_is_one_guarded_call_that_the_observation_budget_pays_for(
+    moto_env: str,
+) -> None:
+    """Measured against moto's KMS: one kms:Sign per token, through the run's guard, and the
+    observation's worst case includes it before any node is read."""
+    config = HealthConfig.from_env(health_env(RPC_TOKEN_KEY_ARN=make_rpc_token_key()))
+    guard = _SlowGuard()
+    signer = RpcTokenSigner.from_boto3(config.rpc_token_key_arn, config.rpc_permissions, guard)
+    assert signer.token().count(".") == 2
+    assert guard.calls == SIGN_CALLS == 1
+    waves = observation_seconds(config, 1) - SIGN_CALLS * CHECKER_CALL_SECONDS
+    assert waves == pytest.approx(RPC_STEPS_PER_NODE * config.rpc_timeout_seconds)
+    assert observation_seconds(config, 0) == 0
 
 
 def _health_function(stack: StackJson) -> dict[str, Any]:

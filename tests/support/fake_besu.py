@@ -12,16 +12,26 @@ source file of every fact; ``tools/extract_besu_facts.py`` regenerates it from t
   JSON-RPC ``POST /``) and WebSocket server, each behind the host allow-list on every request,
   with Besu's readiness and liveness semantics and the methods the deep health checker calls,
   gated by the enabled API groups.
+* :class:`WsAuthentication`: the WebSocket service's JWT authentication (facts
+  ``rpc_ws_authentication``): the token from the upgrade's ``Authorization: Bearer`` header,
+  checked on every message (signature with the configured public key and algorithm, ``exp``
+  required, ``exp``/``iat``/``nbf`` with Vert.x's zero leeway) and a permission per method
+  (``*:*``, ``<namespace>:*`` or the exact ``<namespace>:<method>``), a refused call answered
+  ``-40100 Unauthorized``. Signatures are verified with the ``cryptography`` package (installed
+  with moto), never by code of ours.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -158,6 +168,7 @@ def check_invocation(
             error = _check_value(name, value, tag)
             if error:
                 errors.append(error)
+    errors.extend(_check_ws_authentication(given, tag))
     key_error = _check_key_file(given.get("--node-private-key-file"))
     if key_error and subcommand:
         # PublicKeySubCommand.KeyPairSubcommand.run refuses instead of generating a key.
@@ -170,6 +181,174 @@ def check_invocation(
     if key_error:
         errors.append(key_error)
     return errors
+
+
+def _enabled(given: Mapping[str, str | None], option: str) -> bool:
+    return option in given and (given[option] is None or str(given[option]).lower() == "true")
+
+
+def _check_ws_authentication(given: Mapping[str, str | None], tag: str) -> list[str]:
+    """RpcWebsocketOptions.validate and JWTAuthOptionsFactory.readPublicKey (facts)."""
+    auth = facts(tag)["rpc_ws_authentication"]
+    names = auth["options"]
+    if not _enabled(given, names["enabled"]):
+        return []
+    key_file = given.get(names["public_key_file"])
+    if key_file is None and given.get(names["credentials_file"]) is None:
+        return [str(auth["validation"]["errors"][0])]
+    if key_file is None:
+        return []
+    try:
+        read_public_key(Path(key_file).read_bytes(), tag)
+    except OSError:
+        return [str(auth["public_key_file"]["errors"][1])]
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def read_public_key(pem: bytes, tag: str = DEFAULT_TAG) -> Any:
+    """The key Besu reads from a public key file (JWTAuthOptionsFactory.readPublicKey).
+
+    BouncyCastle's ``PemReader``: the first PEM object, whatever its label; its base64 content
+    is the X.509 SubjectPublicKeyInfo. Raises :class:`ValueError` with Besu's message when the
+    file holds no PEM object, and when the content is not a public key (Vert.x then fails to
+    build the verifier, so Besu does not start).
+    """
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    invalid = str(facts(tag)["rpc_ws_authentication"]["public_key_file"]["errors"][0])
+    lines = pem.decode("ascii", errors="replace").splitlines()
+    begins = [i for i, line in enumerate(lines) if line.startswith("-----BEGIN ")]
+    if not begins:
+        raise ValueError(invalid)
+    label = lines[begins[0]][len("-----BEGIN ") :]
+    body: list[str] = []
+    for line in lines[begins[0] + 1 :]:
+        if line.startswith("-----END " + label):
+            break
+        if ":" not in line:
+            body.append(line.strip())
+    else:
+        raise ValueError(invalid)
+    try:
+        return load_der_public_key(base64.b64decode("".join(body), validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"the public key file holds no public key: {exc}") from exc
+
+
+# --- JWT authentication of the WebSocket service -------------------------------------------
+
+
+def _b64url(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+@dataclass(frozen=True)
+class WsAuthentication:
+    """The WebSocket service's JWT authentication, as Besu 25.11.0 applies it (facts).
+
+    ``public_key`` is what :func:`read_public_key` returns, ``algorithm`` the value of
+    ``--rpc-ws-authentication-jwt-algorithm`` (RS256 by default), ``no_auth_methods`` the
+    methods of ``--rpc-ws-api-methods-no-auth``.
+    """
+
+    public_key: Any
+    algorithm: str = "RS256"
+    no_auth_methods: tuple[str, ...] = ()
+    clock: Any = field(default=time.time, compare=False)
+
+    @classmethod
+    def from_arguments(
+        cls, arguments: Sequence[str], tag: str = DEFAULT_TAG
+    ) -> WsAuthentication | None:
+        """The authentication a command line configures; ``None`` when it is off."""
+        auth = facts(tag)["rpc_ws_authentication"]
+        names = auth["options"]
+        given = dict(_split(a) for a in arguments)
+        if not _enabled(given, names["enabled"]):
+            return None
+        key_file = given.get(names["public_key_file"])
+        if key_file is None:
+            raise ValueError("the fake serves JWT public-key authentication only")
+        no_auth = given.get(names["no_auth_methods"]) or ""
+        return cls(
+            public_key=read_public_key(Path(key_file).read_bytes(), tag),
+            algorithm=(given.get(names["algorithm"]) or auth["default_algorithm"]).upper(),
+            no_auth_methods=tuple(m for m in re.split(r" ?, ?", no_auth) if m),
+        )
+
+    @staticmethod
+    def token_of(authorization: str | None, tag: str = DEFAULT_TAG) -> str | None:
+        """AuthenticationUtils: the token after the exact scheme prefix, else none."""
+        scheme = facts(tag)["rpc_ws_authentication"]["token"]["scheme"]
+        if authorization is None or not authorization.startswith(scheme):
+            return None
+        return authorization[len(scheme) :]
+
+    def user(self, token: str | None, tag: str = DEFAULT_TAG) -> dict[str, Any] | None:
+        """The token's claims when it authenticates someone, else ``None``.
+
+        Vert.x ``JWT.decode``: three segments, a non-empty signature, the header's ``alg`` the
+        configured one (``none`` never), the signature valid under the public key; ``User.expired``
+        with the leeway of the facts; ``DefaultAuthenticationService``: ``exp`` required.
+        """
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        if token is None:
+            return None
+        segments = token.split(".")
+        if len(segments) != 3 or not segments[2]:
+            return None
+        hashers = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512}
+        try:
+            header = json.loads(_b64url(segments[0]))
+            claims = json.loads(_b64url(segments[1]))
+            signature = _b64url(segments[2])
+        except (ValueError, binascii.Error):
+            return None
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            return None
+        if header.get("alg") != self.algorithm or self.algorithm not in hashers:
+            return None
+        try:
+            self.public_key.verify(
+                signature,
+                f"{segments[0]}.{segments[1]}".encode(),
+                padding.PKCS1v15(),
+                hashers[self.algorithm](),
+            )
+        except (InvalidSignature, TypeError, ValueError):
+            return None
+        leeway = facts(tag)["rpc_ws_authentication"]["vertx"]["leeway_seconds"]
+        now = int(self.clock())
+        numbers = {k: claims.get(k) for k in ("exp", "iat", "nbf")}
+        if any(v is not None and not isinstance(v, int | float) for v in numbers.values()):
+            return None
+        if numbers["exp"] is None or now - leeway >= numbers["exp"]:
+            return None
+        for key in ("iat", "nbf"):
+            value = numbers[key]
+            if value is not None and value > now + leeway:
+                return None
+        return claims
+
+    def permitted(
+        self, claims: Mapping[str, Any] | None, method: str, tag: str = DEFAULT_TAG
+    ) -> bool:
+        """DefaultAuthenticationService.isPermitted with JsonRpcMethod.getPermissions."""
+        if method in self.no_auth_methods:
+            return True
+        if claims is None or "_" not in method:
+            return False
+        claim = claims.get(facts(tag)["rpc_ws_authentication"]["vertx"]["permissions_claim"])
+        # JWTAuthProviderImpl keeps the claim's strings; PermissionBasedAuthorizationImpl.verify
+        # compares a method permission with each by String.equals.
+        held = {p for p in claim if isinstance(p, str)} if isinstance(claim, list) else set()
+        namespace = method[: method.index("_")]
+        return bool(held & {"*:*", f"{namespace}:*", method.replace("_", ":")})
 
 
 def _main(argv: Sequence[str]) -> int:
@@ -230,6 +409,9 @@ _METHOD_GROUPS = {
     "net_peerCount": "NET",
     "ibft_getSignerMetrics": "IBFT",
     "qbft_getSignerMetrics": "QBFT",
+    "ibft_proposeValidatorVote": "IBFT",
+    "qbft_proposeValidatorVote": "QBFT",
+    "admin_peers": "ADMIN",
 }
 
 
@@ -241,7 +423,11 @@ class FakeBesuNode:
     http_apis: Sequence[str] = ("ETH", "NET", "WEB3")
     ws_apis: Sequence[str] = ("ETH", "NET", "IBFT")
     state: ChainState = field(default_factory=ChainState)
+    ws_authentication: WsAuthentication | None = None
+    """JWT authentication of the WebSocket service (``None``: off, Besu's default)."""
     hosts_seen: list[str | None] = field(default_factory=list)
+    authorizations_seen: list[str | None] = field(default_factory=list)
+    """The ``Authorization`` header of each WebSocket upgrade."""
     http_port: int = 0
     ws_port: int = 0
 
@@ -260,16 +446,29 @@ class FakeBesuNode:
         highest = self.state.highest_block
         return highest is None or highest - self.state.head <= behind
 
-    def answer(self, call: Mapping[str, Any], apis: Sequence[str]) -> dict[str, Any]:
-        """One JSON-RPC answer; a method of a group that is not enabled gets -32604."""
+    def answer(
+        self,
+        call: Mapping[str, Any],
+        apis: Sequence[str],
+        authentication: WsAuthentication | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One JSON-RPC answer (JsonRpcExecutor, then AuthenticatedJsonRpcProcessor).
+
+        An unknown method gets -32601 and a method of a group that is not enabled -32604, before
+        any permission check; with ``authentication``, a call the token's ``claims`` do not
+        permit gets -40100.
+        """
+        refusals = facts()["rpc_ws_authentication"]["refusals"]
         method = str(call.get("method"))
         base = {"jsonrpc": "2.0", "id": call.get("id")}
         group = _METHOD_GROUPS.get(method)
         if group is None:
-            return {**base, "error": {"code": -32601, "message": "Method not found"}}
+            return {**base, "error": refusals["method_not_found"]}
         if group not in apis:
-            # RpcErrorType.METHOD_NOT_ENABLED (-32604, "Method not enabled").
-            return {**base, "error": {"code": -32604, "message": "Method not enabled"}}
+            return {**base, "error": refusals["method_not_enabled"]}
+        if authentication is not None and not authentication.permitted(claims, method):
+            return {**base, "error": refusals["unauthorized"]}
         state = self.state
         result: Any
         if method == "eth_getBlockByNumber":
@@ -284,6 +483,10 @@ class FakeBesuNode:
                 if state.highest_block is None
                 else {"currentBlock": hex(state.head), "highestBlock": hex(state.highest_block)}
             )
+        elif method.endswith("_proposeValidatorVote"):
+            result = True
+        elif method == "admin_peers":
+            result = []
         else:
             result = [
                 {
@@ -364,11 +567,19 @@ class FakeBesuNode:
             return connection.respond(403, "Host not authorized.\n")
 
         def handle(connection: ServerConnection) -> None:
+            # WebSocketService: the token is read once, from the upgrade request's header, and
+            # every message is authenticated with it.
+            auth = self.ws_authentication
+            header = facts()["rpc_ws_authentication"]["token"]["header"]
+            authorization = connection.request.headers.get(header) if connection.request else None
+            self.authorizations_seen.append(authorization)
+            token = WsAuthentication.token_of(authorization)
             try:
                 for message in connection:
                     request = json.loads(message)
                     calls = request if isinstance(request, list) else [request]
-                    answers = [self.answer(c, self.ws_apis) for c in calls]
+                    claims = auth.user(token) if auth is not None else None
+                    answers = [self.answer(c, self.ws_apis, auth, claims) for c in calls]
                     connection.send(
                         json.dumps(answers if isinstance(request, list) else answers[0])
                     )

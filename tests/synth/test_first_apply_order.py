@@ -2,9 +2,9 @@
 
 Terraform creates a resource only after everything in its ``depends_on`` (and its references).
 A host launched earlier loses its lifecycle events (no rule, target or permission yet: it waits
-out the hook's timeout), boots before the key Lambda wrote the genesis and the registry, or
-gets the hook's grant on its slot secret overwritten by Terraform's initial policy (the policy's
-``ignore_changes`` does not apply on create). This guards the synthesized ordering; the
+out the hook's timeout), boots before the key Lambda wrote the genesis and the registry, gets
+the hook's grant on its slot secret overwritten by Terraform's initial policy (the policy's
+``ignore_changes`` does not apply on create), or cannot read the RPC token key's public key. This guards the synthesized ordering; the
 plan-level check is the lead's Terraform harness.
 """
 
@@ -34,7 +34,11 @@ def test_the_group_depends_on_everything_a_launch_needs(default_stack: StackJson
         | _addresses(default_stack, "aws_lambda_permission", "/node_lifecycle/")
         | _addresses(default_stack, "aws_lambda_invocation")
         | _addresses(default_stack, "aws_secretsmanager_secret_policy")
+        # The host bootstrap reads the RPC token key's public key by its alias.
+        | _addresses(default_stack, "aws_kms_key", "/rpc_token_key/")
+        | _addresses(default_stack, "aws_kms_alias", "/rpc_token_key/")
     )
+    assert len(_addresses(default_stack, "aws_kms_alias", "/rpc_token_key/")) == 1
     assert len(_addresses(default_stack, "aws_secretsmanager_secret_policy")) == 4
     assert len(_addresses(default_stack, "aws_cloudwatch_event_rule", "/node_lifecycle/")) >= 2
     assert sorted(needed - depends) == []

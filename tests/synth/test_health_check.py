@@ -32,6 +32,7 @@ def synth_health_check(outdir: Path) -> Path:
     from besu_stack.constructs.naming import Naming
     from besu_stack.constructs.platform import Platform
     from besu_stack.constructs.registry import ValidatorRegistry
+    from besu_stack.constructs.rpc_token_key import RpcTokenKey
 
     app = App(outdir=str(outdir))
     stack = TerraformStack(app, STACK)
@@ -48,6 +49,7 @@ def synth_health_check(outdir: Path) -> Path:
     identity = NetworkIdentity(naming, platform)
     key = KeyGrants(KEY_ARN, platform)
     registry = ValidatorRegistry(stack, "registry", identity=identity, key=key)
+    rpc_token_key = RpcTokenKey(stack, "rpc_token_key", identity=identity, deletion_window_days=30)
     HealthCheck(
         stack,
         "health_check",
@@ -55,6 +57,7 @@ def synth_health_check(outdir: Path) -> Path:
         fleet=FleetReference(identity),
         registry=registry,
         key=key,
+        rpc_token_key=rpc_token_key,
         protocol="qbft",
         validator_count=4,
         block_period_seconds=block_period.number_value,
@@ -115,6 +118,7 @@ def test_environment_matches_the_runtime_configuration(stack: StackJson) -> None
         "METRIC_NAMESPACE": "BesuStack",
         "CHECK_CONCURRENCY": "4",
         "REMEDIATION_ENABLED": "${var.health_check_remediation_enabled}",
+        "RPC_TOKEN_KEY_ARN": "${" + address_of(stack, "aws_kms_key", "rpc_token_key/key") + ".arn}",
         "FAILURES_BEFORE_ACTION": "${var.health_check_failures_before_action}",
         # A whole number is written without a fraction: the runtime reads counts with isdigit.
         "REMEDIATION_COOLDOWN_SECONDS": "900",
@@ -206,6 +210,17 @@ def test_iam_is_scoped_to_the_table_cluster_group_namespace_and_key(stack: Stack
     assert not any(a.endswith("*") for a in every_action)
     # No AWS-managed policy (issue 13 item 5): everything is in the one inline policy.
     assert "aws_iam_role_policy_attachment" not in stack.get("resource", {})
+
+
+def test_the_checker_role_may_sign_rpc_tokens_through_the_keys_policy(stack: StackJson) -> None:
+    """The grant lives in the key's policy (rpc_token_key.py), not in the role's."""
+    role = address_of(stack, "aws_iam_role", "role")
+    key = only_resource(stack, "aws_kms_key")
+    statements = {st["Sid"]: st for st in json.loads(key["policy"])["Statement"]}
+    sign = statements["HealthCheckerSignsRpcTokens"]
+    assert sign["Principal"] == {"AWS": "${" + role + ".arn}"}
+    assert sign["Action"] == ["kms:Sign"]
+    assert not any("kms:Sign" in str(st["Action"]) for st in _statements(stack).values())
 
 
 def test_package_ships_the_shared_library_and_wheels(outdir: Path) -> None:

@@ -115,7 +115,7 @@ def test_cloudwatch_agent_publishes_to_its_own_namespace_only(host_policy: str) 
 def test_cloudwatch_agent_namespace_is_the_one_its_configuration_names() -> None:
     from besu_stack.constructs.fleet.host_bootstrap import host_bootstrap_script
 
-    script = host_bootstrap_script(cluster_name="besu-validators")
+    script = host_bootstrap_script(cluster_name="besu-validators", rpc_token_key="alias/k")
     assert f'"namespace": "{CLOUDWATCH_AGENT_NAMESPACE}"' in script
     assert '"logs"' not in script  # the agent ships no logs: it needs no log group grant
 

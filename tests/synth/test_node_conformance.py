@@ -23,20 +23,24 @@ from typing import Any
 
 import pytest
 
+from besu_stack.besu.internal_rpc import checker_methods, checker_permissions
 from besu_stack.besu.keys import NodeKey
 from besu_stack.constructs.fleet import CONTAINER_NAME
 from besu_stack.constructs.fleet.node_entrypoint import NODE_ENV_VARIABLES
 from lambda_src.health.rpc import BesuRpcClient, NodeEndpoint
+from lambda_src.health.rpc_token import RpcTokenSigner
 from tests.conftest import StackJson, resource_at, resources
 from tests.support.fake_besu import (
     ChainState,
     FakeBesuNode,
+    WsAuthentication,
     allowlist_entries,
     check_invocation,
     env_options,
     facts,
 )
 from tests.support.terraform_eval import evaluate, terraform_available
+from tests.support.tokens import LocalSigningKey
 
 pytestmark = [
     pytest.mark.synth,
@@ -112,7 +116,46 @@ def container_environment(container: Mapping[str, Any]) -> dict[str, str]:
     return {**image, **{e["name"]: e["value"] for e in container.get("environment", [])}}
 
 
-def start_node(container: Mapping[str, Any], root: Path) -> Started:
+@dataclass
+class RpcTokenKey:
+    """The RPC token key in moto's KMS (in process): what the hosts read and the checker signs
+    with. moto stands in for KMS: CreateKey RSA_2048/SIGN_VERIFY, GetPublicKey and Sign with
+    RSASSA_PKCS1_V1_5_SHA_256 (moto 5.2.5, ``moto/kms``)."""
+
+    kms: Any
+    arn: str
+
+    @property
+    def public_key_pem(self) -> str:
+        """What the host bootstrap writes: the CLI's base64 DER, in 64-character PEM lines."""
+        import base64
+        import textwrap
+
+        der = self.kms.get_public_key(KeyId=self.arn)["PublicKey"]
+        body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+        return f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"
+
+    def signer(self, protocol: str = "ibft2") -> RpcTokenSigner:
+        return RpcTokenSigner(self.kms, self.arn, checker_permissions(protocol))
+
+
+@pytest.fixture(scope="module")
+def rpc_token_key() -> Iterator[RpcTokenKey]:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        kms = boto3.client(
+            "kms",
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        arn = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        yield RpcTokenKey(kms, arn)
+
+
+def start_node(container: Mapping[str, Any], root: Path, rpc_public_key_pem: str) -> Started:
     """Run ``entryPoint + command`` like ECS, on a host prepared like the bootstrap leaves it."""
     for sub in ("etc/besu", "run/besu", "bin"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -123,6 +166,7 @@ def start_node(container: Mapping[str, Any], root: Path) -> Started:
     static = [f'"enode://{KEY.public_key}@{peer}:30303"' for peer in PEERS]
     (root / "etc/besu/static-nodes.json").write_text("[" + ",".join(static) + "]")
     (root / "run/besu/key").write_text("0x" + KEY.private_key.hex() + "\n")
+    (root / "etc/besu/rpc-token-key.pem").write_text(rpc_public_key_pem)
     (root / "dns").write_text("".join(f"{p}\n" for p in PEERS))
     besu = root / "bin" / "besu"
     besu.write_text(
@@ -167,19 +211,56 @@ def container(default_stack: StackJson) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def started(container: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Started:
-    return start_node(container, tmp_path_factory.mktemp("node"))
+def started(
+    container: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    rpc_token_key: RpcTokenKey,
+) -> Started:
+    return start_node(container, tmp_path_factory.mktemp("node"), rpc_token_key.public_key_pem)
 
 
 @pytest.fixture
 def besu(started: Started) -> Iterator[FakeBesuNode]:
+    """The node as its command line configures it, JWT authentication included."""
     node = FakeBesuNode(
         allowlist=allowlist_entries(started.option("--host-allowlist")),
         http_apis=started.option("--rpc-http-api").split(","),
         ws_apis=started.option("--rpc-ws-api").split(","),
         state=ChainState(head=40, peers=3, signers=[KEY.address]),
+        ws_authentication=WsAuthentication.from_arguments(started.arguments),
     )
     yield from node.serve()
+
+
+def _endpoint(besu: FakeBesuNode, server_name: str = NODE_HOST) -> NodeEndpoint:
+    return NodeEndpoint(
+        slot=2,
+        instance_id="i-0123",
+        host="127.0.0.1",
+        port=besu.ws_port,
+        address=KEY.address,
+        server_name=server_name,
+    )
+
+
+def _call(besu: FakeBesuNode, methods: Sequence[str], authorization: str | None) -> list[Any]:
+    """One batch over a raw WebSocket, as any client under the checker's security group could
+    send it; the answers in request order."""
+    import websocket
+
+    header = [f"Authorization: {authorization}"] if authorization is not None else []
+    connection = websocket.create_connection(
+        f"ws://127.0.0.1:{besu.ws_port}/", timeout=5, host=f"{NODE_HOST}:8547", header=header
+    )
+    try:
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": []} for i, m in enumerate(methods)
+        ]
+        connection.send(json.dumps(batch))
+        answers = json.loads(connection.recv())
+    finally:
+        connection.close()
+    return sorted(answers, key=lambda a: a["id"])
 
 
 # --- checks (take rendered values) -----------------------------------------------------------
@@ -283,6 +364,12 @@ def test_the_fake_refuses_what_besu_refuses(tmp_path: Path) -> None:
     assert check_invocation([*base, "--data-storage-format=bonsai"], {}) == []
     missing = [f"--node-private-key-file={tmp_path / 'absent'}", "--p2p-host=10.0.0.1"]
     assert any("generate a new key" in e for e in check_invocation(missing, {}))
+    # RpcWebsocketOptions.validate: authentication needs a key or credentials file.
+    unkeyed = [*base, "--rpc-ws-enabled=true", "--rpc-ws-authentication-enabled=true"]
+    auth = facts()["rpc_ws_authentication"]
+    assert check_invocation(unkeyed, {}) == [auth["validation"]["errors"][0]]
+    absent = f"--rpc-ws-authentication-jwt-public-key-file={tmp_path / 'absent.pem'}"
+    assert check_invocation([*unkeyed, absent], {}) == [auth["public_key_file"]["errors"][1]]
 
 
 def test_the_container_health_check_passes_against_besu(
@@ -340,21 +427,96 @@ def test_the_bootstrap_looks_up_the_load_balancer_the_stack_creates(
     assert f"LOAD_BALANCER={nlb['name']}\n" in script
 
 
-def test_the_health_checker_reads_the_node_over_websocket(besu: FakeBesuNode) -> None:
-    client = BesuRpcClient("ibft_getSignerMetrics", timeout_seconds=3)
-    observation = client.observe(
-        NodeEndpoint(
-            slot=2,
-            instance_id="i-0123",
-            host="127.0.0.1",
-            port=besu.ws_port,
-            address=KEY.address,
-            server_name=NODE_HOST,
-        )
+def test_the_health_checker_reads_the_node_over_websocket(
+    besu: FakeBesuNode, rpc_token_key: RpcTokenKey
+) -> None:
+    """With its token signed in KMS (moto) and verified by the node's rules (the rendered
+    command line's key file and algorithm)."""
+    signer = rpc_token_key.signer()
+    client = BesuRpcClient(
+        "ibft_getSignerMetrics", timeout_seconds=3, authorization=signer.authorization
     )
+    observation = client.observe(_endpoint(besu))
     assert observation.reachable, observation.error
     assert observation.head == 40 and observation.peers == 3
     assert observation.last_proposed == {KEY.address: 40}
+    (authorization,) = besu.authorizations_seen
+    assert authorization is not None and authorization.startswith("Bearer ")
+
+
+def test_the_internal_port_authenticates_with_the_key_the_host_wrote(started: Started) -> None:
+    """Besu's options (facts): enabled, the PEM the host bootstrap writes, RS256, and no method
+    exempt from authentication."""
+    names = facts()["rpc_ws_authentication"]["options"]
+    assert started.option(names["enabled"]) == "true"
+    assert started.option(names["public_key_file"]).endswith("/etc/besu/rpc-token-key.pem")
+    assert started.option(names["algorithm"]) == "RS256"
+    assert not any(a.startswith(names["no_auth_methods"] + "=") for a in started.arguments)
+    assert not any(a.startswith(names["credentials_file"] + "=") for a in started.arguments)
+
+
+def test_a_request_without_a_token_is_refused(besu: FakeBesuNode) -> None:
+    """The upgrade succeeds (WebSocketService) and every call is answered -40100."""
+    unauthorized = facts()["rpc_ws_authentication"]["refusals"]["unauthorized"]
+    answers = _call(besu, checker_methods("ibft2"), None)
+    assert [a.get("error") for a in answers] == [unauthorized] * len(answers)
+    observation = BesuRpcClient("ibft_getSignerMetrics", timeout_seconds=3).observe(_endpoint(besu))
+    assert not observation.reachable and "Unauthorized" in (observation.error or "")
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["signed by another key", "expired", "alg none", "permissions widened after signing"],
+)
+def test_a_wrong_token_is_refused(
+    besu: FakeBesuNode, rpc_token_key: RpcTokenKey, wrong: str
+) -> None:
+    import base64
+    import time
+
+    now = int(time.time())
+    claims = {"exp": now + 60, "permissions": list(checker_permissions("ibft2"))}
+    if wrong == "signed by another key":
+        token = LocalSigningKey().token(claims)
+    elif wrong == "expired":
+        token = RpcTokenSigner(
+            rpc_token_key.kms,
+            rpc_token_key.arn,
+            checker_permissions("ibft2"),
+            clock=lambda: now - 121,
+        ).token()
+    elif wrong == "alg none":
+        segments = rpc_token_key.signer().token().split(".")
+        segments[0] = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+        token = ".".join(segments)
+    else:
+        segments = rpc_token_key.signer().token().split(".")
+        widened = json.dumps({**claims, "permissions": ["*:*"]}).encode()
+        segments[1] = base64.urlsafe_b64encode(widened).rstrip(b"=").decode()
+        token = ".".join(segments)
+    unauthorized = facts()["rpc_ws_authentication"]["refusals"]["unauthorized"]
+    answers = _call(besu, ["eth_getBlockByNumber", "net_peerCount"], f"Bearer {token}")
+    assert [a.get("error") for a in answers] == [unauthorized, unauthorized], wrong
+
+
+def test_a_method_outside_the_tokens_permissions_is_refused(
+    besu: FakeBesuNode, rpc_token_key: RpcTokenKey
+) -> None:
+    """The checker's own valid token: its four methods are answered; the consensus group's vote
+    (served on this port, so not -32604) and another ETH method are refused with -40100; ADMIN
+    is not served at all."""
+    refusals = facts()["rpc_ws_authentication"]["refusals"]
+    authorization = rpc_token_key.signer().authorization()
+    allowed = _call(besu, checker_methods("ibft2"), authorization)
+    assert all("result" in a for a in allowed), allowed
+    refused = _call(
+        besu, ["ibft_proposeValidatorVote", "eth_blockNumber", "admin_peers"], authorization
+    )
+    assert [a["error"] for a in refused] == [
+        refusals["unauthorized"],
+        refusals["unauthorized"],
+        refusals["method_not_enabled"],
+    ]
 
 
 def test_the_load_balanced_port_is_a_port_mapping(
@@ -371,19 +533,16 @@ def test_besu_runs_as_the_images_besu_user(container: dict[str, Any]) -> None:
     assert container["user"] == f"{uid}:{uid}"
 
 
-def test_the_fake_refuses_a_websocket_upgrade_with_a_foreign_host(besu: FakeBesuNode) -> None:
+def test_the_fake_refuses_a_websocket_upgrade_with_a_foreign_host(
+    besu: FakeBesuNode, rpc_token_key: RpcTokenKey
+) -> None:
     """The oracle's allow-list covers the WebSocket upgrade too (WebSocketService)."""
-    client = BesuRpcClient("ibft_getSignerMetrics", timeout_seconds=3)
-    observation = client.observe(
-        NodeEndpoint(
-            slot=2,
-            instance_id="i-0123",
-            host="127.0.0.1",
-            port=besu.ws_port,
-            address=KEY.address,
-            server_name="attacker.example",
-        )
+    client = BesuRpcClient(
+        "ibft_getSignerMetrics",
+        timeout_seconds=3,
+        authorization=rpc_token_key.signer().authorization,
     )
+    observation = client.observe(_endpoint(besu, server_name="attacker.example"))
     assert not observation.reachable
     assert "403" in (observation.error or "")
 

@@ -86,9 +86,12 @@ def raw_boto3_clients(package: Path) -> list[str]:
 
 
 def bootstrap_services() -> set[str]:
-    """Services the host bootstrap calls with the AWS CLI (``aws [--opt value] <service>``)."""
-    script = host_bootstrap_script(cluster_name="c", wait_seconds=60)
-    pattern = re.compile(r'(?m)^\s*aws\s+(?:--[a-z-]+\s+(?:"[^"]*"|\S+)\s+)*([a-z0-9-]+)\s')
+    """Services the host bootstrap calls with the AWS CLI (``aws [--opt value] <service>``), at
+    the start of a line or in a command substitution (``$(aws ...)``)."""
+    script = host_bootstrap_script(cluster_name="c", wait_seconds=60, rpc_token_key="alias/k")
+    pattern = re.compile(
+        r'(?m)(?:^\s*|\$\()aws\s+(?:--[a-z-]+\s+(?:"[^"]*"|\S+)\s+)*([a-z0-9-]+)\s'
+    )
     return set(pattern.findall(script))
 
 
@@ -157,11 +160,12 @@ def test_the_scan_finds_what_the_functions_call() -> None:
     assert {"dynamodb", "ec2", "route53", "secretsmanager", "autoscaling", "cloudwatch"} <= (
         services_called(LAMBDA_SRC / "lifecycle")
     )
-    assert {"dynamodb", "ecs", "autoscaling", "cloudwatch"} <= services_called(
+    assert {"dynamodb", "ecs", "autoscaling", "cloudwatch", "kms"} <= services_called(
         LAMBDA_SRC / "health"
     )
     assert {"secretsmanager", "dynamodb", "s3"} <= services_called(LAMBDA_SRC / "keygen")
-    assert {"s3", "secretsmanager"} <= bootstrap_services()
+    # kms: the RPC token key's public key; ec2: the load balancer's interfaces.
+    assert {"s3", "secretsmanager", "kms", "ec2"} <= bootstrap_services()
 
 
 def test_every_client_comes_from_the_shared_factory() -> None:

@@ -25,6 +25,7 @@ from besu_stack.besu.command_line import (
 from besu_stack.rehearsal.moto_server import MotoServer, write_provider_override
 from besu_stack.rehearsal.terraform import Terraform
 from besu_stack.settings import Settings
+from tests.support.tokens import LocalSigningKey
 from tests.synth.test_node_conformance import (
     check_command_line,
     check_environment,
@@ -134,6 +135,12 @@ def test_the_rendered_container_passes_besus_rules(default_plan: Plan, tmp_path:
         for a in command
     ]
     assert any(a.startswith("--node-private-key-file=") for a in command)
+    # The host bootstrap writes the RPC token key's public key (test_host_bootstrap.py).
+    pem = tmp_path / "rpc-token-key.pem"
+    pem.write_bytes(LocalSigningKey().public_key_pem)
+    option = "--rpc-ws-authentication-jwt-public-key-file="
+    assert any(a.startswith(option) for a in command)
+    command = [f"{option}{pem}" if a.startswith(option) else a for a in command]
     environment = container_environment(container)
     check_command_line(command, environment)
     ours = {e["name"]: e["value"] for e in container.get("environment", [])}

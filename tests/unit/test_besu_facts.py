@@ -15,6 +15,8 @@ from tests.support.fake_besu import facts
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path("/work/.mirror/hyperledger+besu/repo")
+VERTX_MIRROR = Path("/work/.mirror/eclipse-vertx+vertx-auth/repo")
+"""Vert.x's auth modules: Besu leaves the JWT signature, expiry and permission checks to them."""
 
 
 def _pinned_tag() -> str:
@@ -39,7 +41,10 @@ def test_every_fact_names_its_source_file() -> None:
     assert all(option["source"].endswith(".java") for option in data["options"].values())
 
 
-@pytest.mark.skipif(not MIRROR.is_dir(), reason="no Besu mirror on this machine")
+@pytest.mark.skipif(
+    not (MIRROR.is_dir() and VERTX_MIRROR.is_dir()),
+    reason="no Besu or vertx-auth mirror on this machine",
+)
 def test_the_committed_facts_are_what_the_script_extracts(tmp_path: Path) -> None:
     out = tmp_path / "facts.json"
     result = subprocess.run(
@@ -57,3 +62,11 @@ def test_every_option_of_the_command_line_is_one_besu_declares() -> None:
     for protocol in ("ibft2", "qbft"):
         for argument in besu_command_line(BesuNodeOptions(protocol=protocol)):
             assert argument.split("=", 1)[0] in known, argument
+
+
+def test_the_jwt_facts_of_vertx_are_of_the_version_besu_pins() -> None:
+    """Besu's platform BOM pins Vert.x; the JWT checks it delegates are read at that tag."""
+    vertx = facts(_pinned_tag())["rpc_ws_authentication"]["vertx"]
+    assert vertx["repository"] == "eclipse-vertx/vertx-auth"
+    assert vertx["version_source"] == "platform/build.gradle"
+    assert vertx["tag"] == "4.5.13" and len(vertx["commit"]) == 40

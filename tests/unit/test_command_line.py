@@ -14,6 +14,13 @@ from besu_stack.besu.command_line import (
     RUNTIME_PRIVATE_IP,
     PlanValue,
 )
+from besu_stack.besu.internal_rpc import (
+    TOKEN_ALGORITHM,
+    checker_methods,
+    checker_permissions,
+    internal_api_groups,
+)
+from tests.support.fake_besu import facts
 
 HOST = "validator-2.testnet.internal"
 IP = "10.0.1.23"
@@ -64,6 +71,9 @@ def test_command_line_for_each_protocol(protocol: str, consensus: str) -> None:
     assert args["--rpc-ws-port"] == "8547"
     # What lambda_src/health/rpc.py calls: eth_*, net_peerCount, <ibft|qbft>_getSignerMetrics.
     assert args["--rpc-ws-api"] == f"ETH,NET,{consensus}"
+    assert args["--rpc-ws-authentication-enabled"] == "true"
+    assert args["--rpc-ws-authentication-jwt-public-key-file"] == "/etc/besu/rpc-token-key.pem"
+    assert args["--rpc-ws-authentication-jwt-algorithm"] == "RS256"
     assert args["--min-gas-price"] == "0"
     assert args["--sync-mode"] == "FULL"
     assert args["--bonsai-limit-trie-logs-enabled"] == "false"
@@ -124,6 +134,9 @@ def test_privileged_set_covers_the_brief() -> None:
         ({"data_path": "/var/lib/../besu"}, "data_path"),
         ({"static_nodes_file": "/etc/besu/static nodes.json"}, "static_nodes_file"),
         ({"node_key_file": "/var/lib/besu/data/key"}, "node_key_file"),
+        ({"rpc_token_public_key_file": "key.pem"}, "rpc_token_public_key_file"),
+        ({"rpc_token_public_key_file": "/run/besu/key"}, "rpc_token_public_key_file"),
+        ({"rpc_token_public_key_file": "/etc/besu/genesis.json"}, "genesis_file"),
         ({"p2p_port": 0}, "p2p_port"),
         ({"rpc_http_port": 70000}, "rpc_http_port"),
         ({"metrics_port": True}, "metrics_port"),
@@ -183,3 +196,30 @@ def test_plan_values_are_rendered_as_given() -> None:
 def test_plan_value_names_its_validation() -> None:
     with pytest.raises(ValueError, match="checked_by"):
         PlanValue("${var.x}", "")
+
+
+def test_the_internal_port_authenticates_every_call_with_the_checkers_key() -> None:
+    """Besu's WebSocket JWT options (RpcWebsocketOptions, 25.11.0, via the facts): enabled, the
+    PEM public key file, the algorithm stated although RS256 is the default, and no method
+    exempt (--rpc-ws-api-methods-no-auth absent)."""
+    auth = facts()["rpc_ws_authentication"]
+    args = flags(besu_command_line(options()))
+    names = auth["options"]
+    assert args[names["enabled"]] == "true"
+    assert args[names["public_key_file"]] == "/etc/besu/rpc-token-key.pem"
+    assert args[names["algorithm"]] == auth["default_algorithm"] == TOKEN_ALGORITHM
+    assert names["no_auth_methods"] not in args and names["credentials_file"] not in args
+    assert auth["no_auth_methods_default"] == []
+
+
+@pytest.mark.parametrize("protocol", ["ibft2", "qbft"])
+def test_the_internal_groups_are_those_of_the_checkers_methods(protocol: str) -> None:
+    """One list (besu_stack/besu/internal_rpc.py) gives the served groups and the token's
+    permissions; each permission is the exact form Besu derives from a method name
+    (JsonRpcMethod.getPermissions, 25.11.0: the name with '_' replaced by ':')."""
+    args = flags(besu_command_line(options(protocol=protocol)))
+    methods = checker_methods(protocol)
+    assert tuple(args["--rpc-ws-api"].split(",")) == internal_api_groups(protocol)
+    assert {m.split("_", 1)[0].upper() for m in methods} == set(internal_api_groups(protocol))
+    assert checker_permissions(protocol) == tuple(m.replace("_", ":") for m in methods)
+    assert all(not p.endswith(":*") for p in checker_permissions(protocol))

@@ -83,6 +83,7 @@ CONFIG = HealthConfig(
     ecs_service_name="s",
     autoscaling_group_name="g",
     protocol="qbft",
+    rpc_token_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
     thresholds=ThresholdSettings(
         block_period_seconds=2,
         failures_before_action=2,

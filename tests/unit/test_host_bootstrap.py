@@ -18,10 +18,16 @@ from pathlib import Path
 import pytest
 
 from besu_stack.constructs.fleet.host_bootstrap import BESU_UID, host_bootstrap_script
+from tests.support.fake_besu import read_public_key
+from tests.support.tokens import LocalSigningKey
 
 BASH = shutil.which("bash")
 KEY = "0x" + "5a" * 32
 SECRET_FETCH = "secretsmanager get-secret-value"
+RPC_TOKEN_KEY = "alias/besu-rpc-token"
+RPC_KEY = LocalSigningKey()
+"""Stands in for the KMS key; the stub ``aws kms get-public-key`` prints its public key as the
+AWS CLI does (base64 of the DER SubjectPublicKeyInfo)."""
 ECS_START = "systemctl enable --now --no-block ecs"
 
 
@@ -41,20 +47,27 @@ def _index(lines: list[str], needle: str) -> int:
 @pytest.mark.skipif(BASH is None, reason="bash not installed")
 def test_script_is_valid_bash(tmp_path: Path) -> None:
     path = tmp_path / "user-data.sh"
-    path.write_text(host_bootstrap_script(cluster_name="besu-validators"))
+    path.write_text(
+        host_bootstrap_script(rpc_token_key=RPC_TOKEN_KEY, cluster_name="besu-validators")
+    )
     result = subprocess.run([BASH or "bash", "-n", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_cluster_wait_and_uid_are_substituted() -> None:
-    script = host_bootstrap_script(cluster_name="net-a-validators", wait_seconds=1234)
+    script = host_bootstrap_script(
+        rpc_token_key=RPC_TOKEN_KEY, cluster_name="net-a-validators", wait_seconds=1234
+    )
     assert script.startswith("#!/bin/bash\n")
     assert "CLUSTER=net-a-validators\n" in script
     assert "WAIT_SECONDS=1234\n" in script
     assert f"BESU_UID={BESU_UID}\n" in script
     assert "__CLUSTER__" not in script and "__WAIT__" not in script and "__UID__" not in script
+    assert "RPC_TOKEN_KEY=alias/besu-rpc-token\n" in script and "__RPC_TOKEN_KEY__" not in script
     assert "ECS_CLUSTER=$CLUSTER" in script
-    assert "WAIT_SECONDS=900\n" in host_bootstrap_script(cluster_name="x")
+    assert "WAIT_SECONDS=900\n" in host_bootstrap_script(
+        rpc_token_key=RPC_TOKEN_KEY, cluster_name="x"
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,29 +76,31 @@ def test_cluster_wait_and_uid_are_substituted() -> None:
 )
 def test_refuses_cluster_names_that_are_not_literals(cluster_name: str) -> None:
     with pytest.raises(ValueError, match="cluster_name must be a literal"):
-        host_bootstrap_script(cluster_name=cluster_name)
+        host_bootstrap_script(rpc_token_key=RPC_TOKEN_KEY, cluster_name=cluster_name)
 
 
 @pytest.mark.parametrize("wait_seconds", [0, 59, 7201, -1])
 def test_refuses_waits_out_of_range(wait_seconds: int) -> None:
     with pytest.raises(ValueError, match="wait_seconds must be from 60 to 7200"):
-        host_bootstrap_script(cluster_name="c", wait_seconds=wait_seconds)
+        host_bootstrap_script(
+            rpc_token_key=RPC_TOKEN_KEY, cluster_name="c", wait_seconds=wait_seconds
+        )
 
 
 @pytest.mark.parametrize("wait_seconds", [60, 7200])
 def test_accepts_the_wait_bounds(wait_seconds: int) -> None:
     assert f"WAIT_SECONDS={wait_seconds}\n" in host_bootstrap_script(
-        cluster_name="c", wait_seconds=wait_seconds
+        rpc_token_key=RPC_TOKEN_KEY, cluster_name="c", wait_seconds=wait_seconds
     )
 
 
 def test_cluster_name_is_shell_quoted() -> None:
-    script = host_bootstrap_script(cluster_name="a b;reboot")
+    script = host_bootstrap_script(rpc_token_key=RPC_TOKEN_KEY, cluster_name="a b;reboot")
     assert "CLUSTER='a b;reboot'\n" in script
 
 
 def test_ecs_agent_starts_last_after_the_key_is_in_place() -> None:
-    lines = _lines(host_bootstrap_script(cluster_name="c"))
+    lines = _lines(host_bootstrap_script(rpc_token_key=RPC_TOKEN_KEY, cluster_name="c"))
     fetch = _index(lines, SECRET_FETCH)
     start = _index(lines, ECS_START)
     assert fetch < _index(lines, "mv /run/besu/key.tmp /run/besu/key") < start
@@ -96,7 +111,7 @@ def test_ecs_agent_starts_last_after_the_key_is_in_place() -> None:
 
 
 def test_key_lives_on_a_root_only_tmpfs_with_mode_0400_never_on_a_disk() -> None:
-    script = host_bootstrap_script(cluster_name="c")
+    script = host_bootstrap_script(rpc_token_key=RPC_TOKEN_KEY, cluster_name="c")
     lines = _lines(script)
     assert "umask 077" in lines[:6]
     tmpfs = _index(lines, "mount -t tmpfs")
@@ -140,6 +155,9 @@ case "$*" in
   *"secretsmanager get-secret-value"*)
     [ -n "${FAKE_KEY:-}" ] || exit 255
     printf '%s\n' "$FAKE_KEY" ;;
+  *"kms get-public-key"*)
+    [ -n "${FAKE_PUBLIC_KEY:-}" ] || exit 254
+    printf '%s\n' "$FAKE_PUBLIC_KEY" ;;
   *) exit 2 ;;
 esac
 """,
@@ -184,13 +202,17 @@ class Host:
         tags: dict[str, str] = TAGS,
         load_balancer: str | None = "besu-rpc",
         load_balancer_ips: str = "10.0.0.5\t10.0.1.6\t10.0.2.7",
+        public_key: str = RPC_KEY.public_key_der_base64,
     ) -> subprocess.CompletedProcess[str]:
         tag_dir = self.root / "tags"
         tag_dir.mkdir(exist_ok=True)
         for name, value in tags.items():
             (tag_dir / name).write_text(value + "\n")
         script = host_bootstrap_script(
-            cluster_name="besu-validators", wait_seconds=60, load_balancer_name=load_balancer
+            cluster_name="besu-validators",
+            wait_seconds=60,
+            load_balancer_name=load_balancer,
+            rpc_token_key=RPC_TOKEN_KEY,
         )
         for absolute in ("/etc/besu", "/etc/ecs", "/var/lib/besu", "/run/besu", "/dev/console"):
             assert absolute in script
@@ -212,6 +234,7 @@ class Host:
                 "ROOT": str(self.root),
                 "FAKE_KEY": key,
                 "FAKE_LB_IPS": load_balancer_ips,
+                "FAKE_PUBLIC_KEY": public_key,
                 "BLKID_RC": "2" if blank else "0",
             },
         )
@@ -349,4 +372,41 @@ def test_stops_before_ecs_when_the_load_balancer_has_no_interfaces(host: Host) -
 @pytest.mark.parametrize("name", ["", "a" * 33, "bad name", "${var.x}"])
 def test_refuses_load_balancer_names_that_are_not_literals(name: str) -> None:
     with pytest.raises(ValueError, match="load_balancer_name"):
-        host_bootstrap_script(cluster_name="x", load_balancer_name=name)
+        host_bootstrap_script(
+            rpc_token_key=RPC_TOKEN_KEY, cluster_name="x", load_balancer_name=name
+        )
+
+
+def test_run_writes_the_rpc_token_public_key_besu_reads(host: Host) -> None:
+    """The PEM file holds the key KMS returned, as Besu reads it (JWTAuthOptionsFactory's
+    PemReader, mirrored by the fake Besu), where the command line points, readable by Besu."""
+    from besu_stack.besu.command_line import BesuNodeOptions
+
+    assert host.run().returncode == 0
+    (fetch,) = [c for c in host.calls() if "kms get-public-key" in c]
+    assert f"--key-id {RPC_TOKEN_KEY} --query PublicKey --output text" in fetch
+    assert "--region eu-west-1" in fetch
+    path = BesuNodeOptions(protocol="ibft2").rpc_token_public_key_file
+    pem = host.path(path)
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o644
+    lines = pem.read_text().splitlines()
+    assert lines[0] == "-----BEGIN PUBLIC KEY-----" and lines[-1] == "-----END PUBLIC KEY-----"
+    assert all(len(line) <= 64 for line in lines[1:-1])
+    read = read_public_key(pem.read_bytes())
+    assert read.public_numbers() == RPC_KEY.private_key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("public_key", ["", "not base64!"])
+def test_run_stops_before_ecs_without_the_rpc_token_public_key(host: Host, public_key: str) -> None:
+    result = host.run(public_key=public_key)
+    assert result.returncode != 0
+    assert not any(c.startswith("systemctl") for c in host.calls())
+    assert f"public key of {RPC_TOKEN_KEY}" in (host.root / "console").read_text()
+
+
+@pytest.mark.parametrize(
+    "alias", ["", "rpc-token", "alias/", "alias/a b", "${aws_kms_alias.x.name}", "alias/aws/ebs"]
+)
+def test_refuses_rpc_token_keys_that_are_not_literal_aliases(alias: str) -> None:
+    with pytest.raises(ValueError, match="rpc_token_key must be the literal alias"):
+        host_bootstrap_script(cluster_name="x", rpc_token_key=alias)

@@ -36,6 +36,7 @@ HEALTH_ENV = {
     "ECS_SERVICE_NAME": "s",
     "AUTOSCALING_GROUP_NAME": "g",
     "CONSENSUS_PROTOCOL": "qbft",
+    "RPC_TOKEN_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/k",
     "BLOCK_PERIOD_SECONDS": "2",
 }
 

@@ -75,6 +75,7 @@ def validator_capacity(
     lifecycle_hooks: LifecycleHooks,
     rollout_alarm_names: Sequence[str],
     load_balancer_name: str | None,
+    rpc_token_key_alias: str,
     depends_on: Sequence[ITerraformDependable],
     instance_warmup_seconds: float,
 ) -> Capacity:
@@ -148,6 +149,7 @@ def validator_capacity(
                 cluster_name=name,
                 wait_seconds=lifecycle_hooks.launch_timeout_seconds,
                 load_balancer_name=load_balancer_name,
+                rpc_token_key=rpc_token_key_alias,
             ).encode()
         ).decode("ascii"),
         tag_specifications=[

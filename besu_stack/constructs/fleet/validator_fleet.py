@@ -36,6 +36,7 @@ from besu_stack.constructs.fleet.task import task_definition
 from besu_stack.constructs.identity import NetworkIdentity
 from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.ports import RPC_HTTP_PORT
+from besu_stack.constructs.rpc_token_key import RpcTokenKey
 from besu_stack.rollout import RolloutPolicy
 
 
@@ -50,7 +51,9 @@ class ValidatorFleet(Construct):
       limit of 1 (Besu uses host networking, so no container hop is needed and bridge-mode
       containers cannot reach the instance credentials), encrypted gp3 root volume with the
       network key, detailed monitoring, no SSH key, no public IP, the node security group, and
-      the host bootstrap as user data.
+      the host bootstrap as user data; the bootstrap names ``rpc_token_key`` by its alias and
+      writes its public key for Besu's JWT authentication of the internal RPC (the key grants
+      the hosts ``kms:GetPublicKey``; the stack makes the group wait for the key).
     * The instance role (``instance_role``, a :class:`~besu_stack.constructs.iam.Role`): the ECS
       agent for this cluster, Session Manager, the CloudWatch agent in its own namespace. Reading
       the network files and decrypting the slot's key are granted to it by the constructs that
@@ -83,6 +86,7 @@ class ValidatorFleet(Construct):
         identity: NetworkIdentity,
         reference: FleetReference,
         key: EncryptionKey,
+        rpc_token_key: RpcTokenKey,
         validator_count: int,
         protocol: Protocol,
         rollout: RolloutPolicy,
@@ -158,6 +162,7 @@ class ValidatorFleet(Construct):
             lifecycle_hooks=lifecycle_hooks,
             rollout_alarm_names=rollout_alarm_names,
             load_balancer_name=load_balancer_name,
+            rpc_token_key_alias=rpc_token_key.alias_name,
             depends_on=depends_on,
             instance_warmup_seconds=instance_warmup_seconds,
         )
