@@ -34,6 +34,8 @@ from besu_stack.lambda_package import (
     function_package_inputs,
     inputs_digest,
     package_inputs,
+    package_service_models,
+    service_models_key,
 )
 
 __all__ = ["LambdaDependenciesMissing", "PythonFunction", "build_function_zip"]
@@ -96,7 +98,7 @@ def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[
         return _built[key]
     function_dir, shared, wheels = function_package_inputs(function, arch)
     inputs = package_inputs(function_dir, shared_packages=shared, wheels=wheels)
-    digest_key = inputs_digest([*inputs, ("builder", _BUILDER)])[:32]
+    digest_key = inputs_digest([*inputs, ("builder", _BUILDER)], service_models_key(function))[:32]
     cached = zip_cache_dir() / digest_key / f"{function}.zip"
     if cached.is_file():
         result = cached, hashlib.sha256(cached.read_bytes()).hexdigest()
@@ -107,7 +109,13 @@ def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[
             output = cached.parent / f".{function}.{os.getpid()}.partial"
         except OSError:  # no writable cache: build into the per-process staging dir
             output = _staging_dir() / digest_key / f"{function}.zip"
-        digest = build_lambda_zip(function_dir, output, shared_packages=shared, wheels=wheels)
+        digest = build_lambda_zip(
+            function_dir,
+            output,
+            shared_packages=shared,
+            wheels=wheels,
+            generated=package_service_models(function),
+        )
         if output.name.endswith(".partial"):
             output = output.replace(cached)
         result = output, digest
