@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +408,13 @@ def test_botocore_versions_compare_as_numbers(text: str, parsed: tuple[int, ...]
 
 def test_the_pinned_botocore_is_at_or_above_the_floor() -> None:
     assert aws.botocore_version(botocore.__version__) >= aws.SERVICE_MODELS_MIN_BOTOCORE
+
+
+def test_make_setup_installs_the_floor_the_kernel_names() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^LAMBDA_BOTOCORE_FLOOR := (\S+)$", makefile, re.MULTILINE)
+    assert match, "Makefile: LAMBDA_BOTOCORE_FLOOR"
+    assert match.group(1) == ".".join(map(str, aws.SERVICE_MODELS_MIN_BOTOCORE))
 
 
 def test_service_model_files_of_nothing_is_nothing() -> None:
