@@ -102,9 +102,10 @@ modules: setup  ## regenerate the registry modules under modules/ (and dist/<mod
 dist: setup  ## build the sdist and the wheel (the whole product, Lambda wheels included) into dist/
 	$(BIN)/python -m build --no-isolation --outdir dist .
 
-bench: setup  ## print synth time and memory against the floor, Lambda cold starts, Terraform phase times
+bench: setup  ## print synth time and memory against the floor, Lambda cold starts and first calls, Terraform phase times
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/lambda_cold_start.py
+	$(BIN)/python benchmarks/lambda_first_invocation.py
 	$(BIN)/python benchmarks/terraform.py
 
 cdktf-cli:  ## install cdktf-cli $(CDKTF_CLI_VERSION) into .tools/cdktf (then: .tools/cdktf/node_modules/.bin/cdktf synth)

@@ -254,7 +254,9 @@ if INVOKE:
         module.handler(EVENT, Context())
     except Exception as exc:  # the stub's empty answers may end a run early: say so
         error = type(exc).__name__
+import resource
 print(json.dumps({
+    "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "import": _imported - _started,
     "total": time.process_time() - _started,
     "clients": _client_cpu[0],
@@ -391,6 +393,7 @@ def main() -> None:
                     "import": statistics.median(r["import"] for r in imports),
                     "clients": statistics.median(r["clients"] for r in imports),
                     "first": statistics.median(r["total"] for r in firsts),
+                    "rss": statistics.median(r["rss"] for r in firsts),
                     "built": last["built"],
                     "calls": len(last["calls"]),
                     "error": last["error"],
@@ -404,7 +407,7 @@ def main() -> None:
     print(
         f"{'function':<20} {'handler module':<30} {'zip MiB':>7} {'MB':>5} {'boto3':>6} "
         f"{'import':>6} {'clients':>7} {'ratio':>6} {'+1st call':>9} {'ratio':>6} "
-        f"{'built':>5} {'calls':>5}"
+        f"{'built':>5} {'calls':>5} {'RSS MiB':>7}"
     )
     for row in rows:
         ratio = row["import"] / row["boto3"]
@@ -416,13 +419,14 @@ def main() -> None:
             f"{row['function']:<20} {row['module']:<30} {row['zip'] / 2**20:>7.2f} "
             f"{row['memory']:>5} {row['boto3']:>6.3f} {row['import']:>6.3f} "
             f"{row['clients']:>7.3f} {ratio:>5.2f}x {row['first']:>9.3f} {first_ratio:>5.2f}x "
-            f"{built:>5} {row['calls']:>5}{mark}{ended}"
+            f"{built:>5} {row['calls']:>5} {row['rss']:>7.0f}{mark}{ended}"
         )
     print(
         "import: the handler module's import with its synthesized environment (the clients it "
         "builds at import included: 'clients'); +1st call: that import plus one invocation "
         "against a stub that answers every AWS call at once with an empty success; built: "
-        "clients built at import + during that invocation; calls: AWS calls it made."
+        "clients built at import + during that invocation; calls: AWS calls it made; RSS: "
+        "the process's peak resident memory."
     )
 
 
