@@ -9,7 +9,10 @@ Each function's zip holds, at its root, only what that function imports:
   imports (:attr:`LambdaPackage.shared`);
 * the contents of the wheels of the function's own third-party distributions
   (:attr:`LambdaPackage.requirements`, pinned in ``lambda_src/requirements.txt``), unpacked as
-  pip would install them into ``site-packages``. boto3 comes from the Lambda runtime.
+  pip would install them into ``site-packages``. botocore comes from the Lambda runtime;
+* the botocore data the function's clients need, cut to the operations it calls
+  (:attr:`LambdaPackage.aws_operations`, :mod:`besu_stack.service_models`), made from the
+  pinned botocore when the package is built.
 
 The pinned wheels for the Lambda platform (manylinux, CPython 3.12) ship inside the
 ``lambda_src`` package itself, in ``lambda_src/pinned-wheels/<arch>/``: ``besu-stack lambda-wheels``
