@@ -8,9 +8,9 @@ rehearsal runs it (:mod:`besu_stack.rehearsal.lambda_executor`: a fresh process 
 package and the runtime's SDK importable), with botocore at exactly that floor in place of this
 environment's, against the shimmed moto server: key generation, the launch hook, the reconciler,
 the termination hook, and two health-checker runs that end in a task restart. Between them they
-send requests in every protocol the trimmed models use (``json``, ``query``, ``ec2``,
-``rest-xml``, and CloudWatch's ``smithy-rpc-v2-cbor`` or ``json``, whichever that botocore
-prefers).
+send requests in every protocol the trimmed models are spoken in (``json``, ``query``, ``ec2``,
+``rest-xml``; CloudWatch's model offers ``smithy-rpc-v2-cbor`` too, but from 1.38.31 botocore
+prefers ``json``, as the pinned one does).
 
 The floor's botocore is installed by ``make setup`` into ``.build/lambda-sdk/botocore-<floor>``
 (``pip install --no-deps --target``); without it these tests skip, and fail under ``CI=true``.
