@@ -115,9 +115,10 @@ def test_an_unknown_operation_is_named() -> None:
         trimmed_service_model(SYNTHETIC, ["Zeta", "Omega"])
 
 
-def _services_in(node: ast.AST) -> set[str]:
-    """The services of the ``aws_client("<service>")`` calls inside an expression."""
-    return {
+def _services_in(node: ast.AST, local: dict[str, set[str]] | None = None) -> set[str]:
+    """The services of the ``aws_client("<service>")`` calls inside an expression, and of the
+    ``local`` variables it names (variables assigned such a call in the same function)."""
+    found = {
         str(call.args[0].value)
         for call in ast.walk(node)
         if isinstance(call, ast.Call)
@@ -125,6 +126,22 @@ def _services_in(node: ast.AST) -> set[str]:
         and call.args
         and isinstance(call.args[0], ast.Constant)
     }
+    for name in ast.walk(node):
+        if isinstance(name, ast.Name) and local and name.id in local:
+            found |= local[name.id]
+    return found
+
+
+def _client_variables(scope: ast.AST) -> dict[str, set[str]]:
+    """Variables of a function assigned an ``aws_client(...)`` call: name -> services."""
+    variables: dict[str, set[str]] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign):
+            services = _services_in(node.value)
+            for target in node.targets:
+                if services and isinstance(target, ast.Name):
+                    variables.setdefault(target.id, set()).update(services)
+    return variables
 
 
 def calls_by_service(package: Path) -> dict[str, set[str]]:
@@ -145,11 +162,26 @@ def calls_by_service(package: Path) -> dict[str, set[str]]:
     }
     # (class, attribute) -> services, from constructor calls with aws_client() arguments.
     held: dict[tuple[str, str], set[str]] = {}
-    for tree in trees:
-        for call in ast.walk(tree):
+    owner = {  # a method -> its class, so that ``cls(...)`` in a classmethod is that class
+        method: name
+        for name, cls_node in classes.items()
+        for method in ast.walk(cls_node)
+        if isinstance(method, ast.FunctionDef)
+    }
+    scopes = [
+        (scope, _client_variables(scope))
+        for tree in trees
+        for scope in ast.walk(tree)
+        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    for scope, local in scopes:
+        for call in ast.walk(scope):
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
                 continue
-            cls = classes.get(call.func.id)
+            constructed = call.func.id
+            if constructed == "cls" and scope in owner:
+                constructed = owner[scope]
+            cls = classes.get(constructed)
             init = (
                 next(
                     (
@@ -175,7 +207,7 @@ def calls_by_service(package: Path) -> dict[str, set[str]]:
                 ):
                     for target in statement.targets:
                         if isinstance(target, ast.Attribute):
-                            services = _services_in(bound[statement.value.id])
+                            services = _services_in(bound[statement.value.id], local)
                             if services:
                                 held.setdefault((cls.name, target.attr), set()).update(services)
     called: dict[str, set[str]] = {}
@@ -216,6 +248,26 @@ def test_the_declared_operations_are_the_ones_the_code_calls(package: str) -> No
         called = {op for op in model["operations"] if xform_name(op) in found[service]}
         assert set(operations) == called, f"{package}/{service}"
         assert len(operations) == len(set(operations))
+
+
+def test_the_call_finder_follows_a_client_through_a_variable_and_a_classmethod(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "signer.py").write_text(
+        "class Signer:\n"
+        "    def __init__(self, kms, key):\n"
+        "        self._kms = kms\n"
+        "        self._key = key\n"
+        "\n"
+        "    @classmethod\n"
+        "    def from_env(cls, key, guard=None):\n"
+        "        kms = aws_client('kms', retries=1)\n"
+        "        return cls(guard.wrap(kms) if guard is not None else kms, key)\n"
+        "\n"
+        "    def token(self):\n"
+        "        return self._kms.sign(KeyId=self._key)\n"
+    )
+    assert calls_by_service(tmp_path) == {"kms": {"sign"}}
 
 
 def test_the_call_finder_sees_each_stores_client() -> None:
