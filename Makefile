@@ -11,6 +11,9 @@ NODE_VERSION := 22.23.3
 CHECKOV_VERSION := 3.3.30
 PARLIAMENT_VERSION := 1.6.4
 CDKTF_CLI_VERSION := 0.21.0
+# The oldest botocore the Lambdas' trimmed service models are used with
+# (SERVICE_MODELS_MIN_BOTOCORE in besu_stack/lambda_kernel/aws.py; a test keeps them equal).
+LAMBDA_BOTOCORE_FLOOR := 1.38.31
 
 # The machine's pip configuration may name local mirrors that do not exist; use PyPI only.
 export PIP_EXTRA_INDEX_URL :=
@@ -23,7 +26,7 @@ export JSII_NODE := $(CURDIR)/.tools/node/bin/node
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed tools lambda_src/pinned-wheels/arm64/.complete  ## create .venv with the package and dev tools, Node, checkov, Lambda wheels
+setup: $(VENV)/.installed tools lambda_src/pinned-wheels/arm64/.complete .build/lambda-sdk/botocore-$(LAMBDA_BOTOCORE_FLOOR)/.complete  ## create .venv with the package and dev tools, Node, checkov, Lambda wheels
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing besu-stack[dev]"
@@ -49,6 +52,13 @@ lambda_src/pinned-wheels/arm64/.complete: lambda_src/requirements.txt $(VENV)/.i
 	@echo "==> downloading the Lambdas' pinned wheels (arm64, Python 3.12) into lambda_src/pinned-wheels/arm64"
 	rm -rf lambda_src/pinned-wheels/arm64
 	$(BIN)/besu-stack lambda-wheels --dest lambda_src/pinned-wheels/arm64
+	@touch $@
+
+# The Lambda functions run on this botocore in tests/lambdas/test_runtime_botocore_floor.py.
+.build/lambda-sdk/botocore-$(LAMBDA_BOTOCORE_FLOOR)/.complete: $(VENV)/.installed
+	@echo "==> installing botocore $(LAMBDA_BOTOCORE_FLOOR) (the Lambdas' floor) into $(@D)"
+	rm -rf $(@D)
+	$(BIN)/pip install --quiet --no-deps --target $(@D) botocore==$(LAMBDA_BOTOCORE_FLOOR)
 	@touch $@
 
 .tools/checkov/bin/checkov:
@@ -92,9 +102,10 @@ modules: setup  ## regenerate the registry modules under modules/ (and dist/<mod
 dist: setup  ## build the sdist and the wheel (the whole product, Lambda wheels included) into dist/
 	$(BIN)/python -m build --no-isolation --outdir dist .
 
-bench: setup  ## print synth time and memory against the floor, Lambda cold starts, Terraform phase times
+bench: setup  ## print synth time and memory against the floor, Lambda cold starts and first calls, Terraform phase times
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/lambda_cold_start.py
+	$(BIN)/python benchmarks/lambda_first_invocation.py
 	$(BIN)/python benchmarks/terraform.py
 
 cdktf-cli:  ## install cdktf-cli $(CDKTF_CLI_VERSION) into .tools/cdktf (then: .tools/cdktf/node_modules/.bin/cdktf synth)

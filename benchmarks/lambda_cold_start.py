@@ -1,4 +1,4 @@
-"""Benchmark: each Lambda handler's cold import against a bare ``import boto3``.
+"""Benchmark: each Lambda handler's cold start against a bare ``import boto3``.
 
 For every function of the default network (or of an already synthesized ``--outdir``):
 
@@ -6,17 +6,29 @@ For every function of the default network (or of an already synthesized ``--outd
 * the same package made runnable on this machine: the zip is unpacked, and each wheel in it that
   carries native code (a ``.so`` in its ``RECORD``) is swapped for the same version built for
   this machine's platform and Python (``pip download``, cached in ``.build/bench-wheels``);
-* the handler module imported in a fresh ``python -S -B`` process whose ``sys.path`` is the
-  unpacked package and a stand-in for the Lambda runtime (boto3 and its dependencies only, as
-  the python3.12 runtime provides them), with the function's synthesized environment (Terraform
-  references replaced by plausible values, variables by their defaults). ``-B`` and a package
-  without ``__pycache__``: the Lambda task directory is read-only, so nothing is cached there.
+* in a fresh ``python -S -B`` process whose ``sys.path`` is the unpacked package and a stand-in
+  for the Lambda runtime (boto3 and its dependencies only, as the python3.12 runtime provides
+  them), with the function's synthesized environment (Terraform references replaced by
+  plausible values, variables by their defaults), two figures:
 
-The time is the median of ``--runs`` runs, interleaved with the same number of ``import boto3``
-runs in the same setup; the ratio is handler / boto3. Target: at most 1.5x for every handler.
+  - **import**: importing the handler module, which reads the environment and builds the
+    function's clients (the part spent building clients is shown too);
+  - **+1st call**: that import, then one invocation of the handler on its usual event against a
+    stub transport that answers every AWS call at once with an empty success in the call's
+    protocol (requests are built, signed and their answers parsed; nothing is sent). A client
+    built lazily would cost here; ``built`` shows the clients made during import and during
+    the invocation, ``calls`` the AWS calls made (the empty answers end most runs early).
+
+  ``-B`` and a package without ``__pycache__``: the Lambda task directory is read-only, so the
+  function's own modules are compiled at every cold start there too.
+
+Times are CPU seconds of the process (``time.process_time``), not wall-clock: on a machine
+shared with other work the wall clock mostly measures waiting for a core. Each figure is the
+median of ``--runs`` runs, interleaved with as many ``import boto3`` runs in the same setup;
+the ratio is handler / boto3. Target: at most 1.5x for every handler on the import figure.
 A benchmark prints numbers; no test asserts on them.
 
-    .venv/bin/python benchmarks/lambda_cold_start.py [--runs 7] [--outdir cdktf.out]
+    .venv/bin/python benchmarks/lambda_cold_start.py [--runs 9] [--outdir cdktf.out]
 """
 
 from __future__ import annotations
@@ -50,6 +62,8 @@ PLACEHOLDERS = {
     "account_id": "123456789012",
     "id": "placeholder-id",
 }
+_CONTAINS = re.compile(r"contains\((\[[^\]]*\]), (\"[^\"]*\")\) \? (\w+) : (\w+)")
+"""``contains([...], "value") ? a : b`` once the variables are replaced by their defaults."""
 _TOKEN = re.compile(r"\$\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 
 
@@ -75,6 +89,12 @@ def _resolve(expression: str, variables: dict[str, Any]) -> str:
     if expression.startswith("jsonencode("):
         body = expression[len("jsonencode(") : -1]
         body = re.sub(r"var\.(\w+)", lambda m: json.dumps(variables[m.group(1)]["default"]), body)
+        body = _CONTAINS.sub(
+            lambda m: (
+                m.group(3) if json.loads(m.group(2)) in json.loads(m.group(1)) else m.group(4)
+            ),
+            body,
+        )
         return json.dumps(json.loads(body.replace(" = ", ": ")))
     attribute = expression.rsplit(".", 1)[-1]
     return PLACEHOLDERS[attribute]
@@ -148,31 +168,157 @@ def _runtime_dir(target: Path) -> Path:
     return target
 
 
-_CLIENT_TIMER = """
-import botocore.session
+_PROBE = r"""
+import json, sys, time
+sys.path[:0] = PATHS
+# Counted from here: botocore's modules imported below are imported by every handler anyway.
+_started = time.process_time()
+import importlib
+import botocore.endpoint, botocore.session, botocore.awsrequest
+
+_built = {"import": 0, "invocation": 0}
+_client_cpu = [0.0]
+_phase = ["import"]
 _create = botocore.session.Session.create_client
-_spent = [0.0]
-def _timed(self, *args, **kwargs):
-    started = time.perf_counter()
+
+
+def _counted(self, *args, **kwargs):
+    started = time.process_time()
     try:
         return _create(self, *args, **kwargs)
     finally:
-        _spent[0] += time.perf_counter() - started
-botocore.session.Session.create_client = _timed
+        _client_cpu[0] += time.process_time() - started
+        _built[_phase[0]] += 1
+
+
+botocore.session.Session.create_client = _counted
+
+# The stub: every AWS call is answered at once with an empty success in the call's protocol
+# (the request is built, signed, "sent" and its response parsed as usual; nothing leaves).
+_calls = []
+_operation = [None]
+_get_response = botocore.endpoint.Endpoint._do_get_response
+
+
+def _remember(self, request, operation_model, context):
+    _operation[0] = operation_model
+    return _get_response(self, request, operation_model, context)
+
+
+class _Raw:
+    def __init__(self, body):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+    def read(self, *_, **__):
+        body, self._body = self._body, b""
+        return body
+
+
+def _stub_send(self, request):
+    operation = _operation[0]
+    protocol = operation.service_model.resolved_protocol
+    _calls.append(f"{operation.service_model.service_name}.{operation.name}")
+    name = operation.name
+    headers = {"x-amzn-requestid": "stub"}
+    if protocol in ("json", "rest-json"):
+        body, headers["content-type"] = b"{}", "application/x-amz-json-1.1"
+    elif protocol == "smithy-rpc-v2-cbor":
+        body, headers["smithy-protocol"] = b"\xa0", "rpc-v2-cbor"
+        headers["content-type"] = "application/cbor"
+    elif protocol == "query":
+        body = f"<{name}Response><{name}Result/></{name}Response>".encode()
+    else:  # ec2, rest-xml
+        body = f"<{name}Response/>".encode() if operation.output_shape is not None else b""
+    return botocore.awsrequest.AWSResponse(request.url, 200, headers, _Raw(body))
+
+
+if INVOKE:
+    botocore.endpoint.Endpoint._do_get_response = _remember
+    botocore.endpoint.Endpoint._send = _stub_send
+    time.sleep = lambda _: None  # a wait loop in a handler must not wait in the benchmark
+
+module = importlib.import_module(MODULE)
+_imported = time.process_time()
+error = ""
+if INVOKE:
+    _phase[0] = "invocation"
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 60_000
+
+    try:
+        module.handler(EVENT, Context())
+    except Exception as exc:  # the stub's empty answers may end a run early: say so
+        error = type(exc).__name__
+import resource
+print(json.dumps({
+    "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "import": _imported - _started,
+    "total": time.process_time() - _started,
+    "clients": _client_cpu[0],
+    "built": _built,
+    "calls": _calls,
+    "error": error,
+}))
 """
+"""A fresh Lambda process: imports the handler module (CPU time), optionally invokes it once
+against a stub transport, and reports the CPU seconds, the clients built in each phase and the
+AWS calls made."""
+
+ACCOUNT = "123456789012"
+_INSTANCE = "i-0123456789abcdef0"
 
 
-def _import_seconds(
-    module: str, paths: list[Path], env: dict[str, str], *, clients: bool = False
-) -> float:
-    """Seconds to import ``module`` in a fresh process; with ``clients``, the seconds of that
-    import spent constructing boto3 clients instead (botocore is then loaded beforehand)."""
+def _lifecycle_event(transition: str) -> dict[str, Any]:
+    detail_type, name = {
+        "launch": ("EC2 Instance-launch Lifecycle Action", "autoscaling:EC2_INSTANCE_LAUNCHING"),
+        "terminate": (
+            "EC2 Instance-terminate Lifecycle Action",
+            "autoscaling:EC2_INSTANCE_TERMINATING",
+        ),
+    }[transition]
+    group = "besu-validators"
+    return {
+        "version": "0",
+        "id": f"event-{transition}",
+        "detail-type": detail_type,
+        "source": "aws.autoscaling",
+        "account": ACCOUNT,
+        "time": "2026-01-01T00:00:00Z",
+        "region": "eu-west-1",
+        "resources": [
+            f"arn:aws:autoscaling:eu-west-1:{ACCOUNT}:autoScalingGroup:uuid:"
+            f"autoScalingGroupName/{group}"
+        ],
+        "detail": {
+            "LifecycleActionToken": "00000000-0000-0000-0000-000000000000",
+            "AutoScalingGroupName": group,
+            "LifecycleHookName": f"{group}-{transition}",
+            "EC2InstanceId": _INSTANCE,
+            "LifecycleTransition": name,
+        },
+    }
+
+
+EVENTS: dict[str, dict[str, Any]] = {
+    "health.handler": {},
+    "keygen.handler": {"validator_count": 4},
+    "lifecycle.launch_handler": _lifecycle_event("launch"),
+    "lifecycle.termination_handler": _lifecycle_event("terminate"),
+    "lifecycle.reconcile_handler": {"account": ACCOUNT, "region": "eu-west-1", "resources": []},
+}
+"""The first invocation's event of each handler (as EventBridge or Terraform sends it)."""
+
+
+def _run(module: str, paths: list[Path], env: dict[str, str], *, invoke: bool) -> dict[str, Any]:
+    """One fresh process; see :data:`_PROBE`."""
     code = (
-        "import sys, time\n"
-        f"sys.path[:0] = {[str(p) for p in paths]!r}\n"
-        "import importlib\n" + (_CLIENT_TIMER if clients else "") + "t = time.perf_counter()\n"
-        f"importlib.import_module({module!r})\n"
-        + ("print(_spent[0])\n" if clients else "print(time.perf_counter() - t)\n")
+        f"PATHS = {[str(p) for p in paths]!r}\nMODULE = {module!r}\nINVOKE = {invoke!r}\n"
+        f"EVENT = {EVENTS.get(module, {})!r}\n" + _PROBE
     )
     base = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
     aws = {
@@ -190,12 +336,26 @@ def _import_seconds(
     )
     if result.returncode != 0:
         sys.exit(f"importing {module} failed:\n{result.stderr[-3000:]}")
+    lines = result.stdout.strip().splitlines()
+    return dict(json.loads(lines[-1]))
+
+
+def _boto3_seconds(runtime: Path) -> float:
+    """CPU seconds of a bare ``import boto3`` in a fresh process."""
+    code = (
+        "import sys, time\n"
+        f"sys.path[:0] = [{str(runtime)!r}]\n"
+        "t = time.process_time()\nimport boto3\nprint(time.process_time() - t)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code], capture_output=True, text=True, check=True
+    )
     return float(result.stdout.strip())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--outdir", type=Path, help="an already synthesized cdktf.out")
     args = parser.parse_args()
 
@@ -217,42 +377,56 @@ def main() -> None:
             _make_runnable_here(zip_path, task)
             module = function["handler"].rsplit(".", 1)[0]
             env = _environment(function, variables)
-            handler_runs, boto3_runs, client_runs = [], [], []
+            boto3_runs, imports, firsts = [], [], []
             for _ in range(args.runs):
-                boto3_runs.append(_import_seconds("boto3", [runtime], {}))
-                handler_runs.append(_import_seconds(module, [task, runtime], env))
-                client_runs.append(_import_seconds(module, [task, runtime], env, clients=True))
+                boto3_runs.append(_boto3_seconds(runtime))
+                imports.append(_run(module, [task, runtime], env, invoke=False))
+                firsts.append(_run(module, [task, runtime], env, invoke=True))
+            last = firsts[-1]
             rows.append(
-                (
-                    function["function_name"],
-                    module,
-                    zip_path.stat().st_size,
-                    int(function["memory_size"]),
-                    statistics.median(handler_runs),
-                    statistics.median(boto3_runs),
-                    statistics.median(client_runs),
-                )
+                {
+                    "function": function["function_name"],
+                    "module": module,
+                    "zip": zip_path.stat().st_size,
+                    "memory": int(function["memory_size"]),
+                    "boto3": statistics.median(boto3_runs),
+                    "import": statistics.median(r["import"] for r in imports),
+                    "clients": statistics.median(r["clients"] for r in imports),
+                    "first": statistics.median(r["total"] for r in firsts),
+                    "rss": statistics.median(r["rss"] for r in firsts),
+                    "built": last["built"],
+                    "calls": len(last["calls"]),
+                    "error": last["error"],
+                }
             )
 
     print(
-        f"cold import, median of {args.runs} runs (python {platform.python_version()}, "
-        f"{platform.machine()}); target <= {TARGET_RATIO}x boto3"
+        f"cold start in CPU seconds, median of {args.runs} runs (python "
+        f"{platform.python_version()}, {platform.machine()}); target <= {TARGET_RATIO}x boto3"
     )
     print(
-        f"{'function':<20} {'handler module':<30} {'zip MiB':>7} {'MB':>5} {'import s':>8} "
-        f"{'clients s':>9} {'boto3 s':>7} {'ratio':>6} {'w/o clients':>11}"
+        f"{'function':<20} {'handler module':<30} {'zip MiB':>7} {'MB':>5} {'boto3':>6} "
+        f"{'import':>6} {'clients':>7} {'ratio':>6} {'+1st call':>9} {'ratio':>6} "
+        f"{'built':>5} {'calls':>5} {'RSS MiB':>7}"
     )
-    for name, module, size, memory, handler_s, boto3_s, clients_s in rows:
-        ratio = handler_s / boto3_s
+    for row in rows:
+        ratio = row["import"] / row["boto3"]
+        first_ratio = row["first"] / row["boto3"]
         mark = "" if ratio <= TARGET_RATIO else "  over target"
+        built = f"{row['built']['import']}+{row['built']['invocation']}"
+        ended = f" (run ended by {row['error']})" if row["error"] else ""
         print(
-            f"{name:<20} {module:<30} {size / 2**20:>7.2f} {memory:>5} {handler_s:>8.3f} "
-            f"{clients_s:>9.3f} {boto3_s:>7.3f} {ratio:>5.2f}x "
-            f"{(handler_s - clients_s) / boto3_s:>10.2f}x{mark}"
+            f"{row['function']:<20} {row['module']:<30} {row['zip'] / 2**20:>7.2f} "
+            f"{row['memory']:>5} {row['boto3']:>6.3f} {row['import']:>6.3f} "
+            f"{row['clients']:>7.3f} {ratio:>5.2f}x {row['first']:>9.3f} {first_ratio:>5.2f}x "
+            f"{built:>5} {row['calls']:>5} {row['rss']:>7.0f}{mark}{ended}"
         )
     print(
-        "clients s: the part of the import spent constructing boto3 clients at module level "
-        "(loading their service models); w/o clients: the ratio without it."
+        "import: the handler module's import with its synthesized environment (the clients it "
+        "builds at import included: 'clients'); +1st call: that import plus one invocation "
+        "against a stub that answers every AWS call at once with an empty success; built: "
+        "clients built at import + during that invocation; calls: AWS calls it made; RSS: "
+        "the process's peak resident memory."
     )
 
 

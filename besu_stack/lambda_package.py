@@ -9,7 +9,10 @@ Each function's zip holds, at its root, only what that function imports:
   imports (:attr:`LambdaPackage.shared`);
 * the contents of the wheels of the function's own third-party distributions
   (:attr:`LambdaPackage.requirements`, pinned in ``lambda_src/requirements.txt``), unpacked as
-  pip would install them into ``site-packages``. boto3 comes from the Lambda runtime.
+  pip would install them into ``site-packages``. botocore comes from the Lambda runtime;
+* the botocore data the function's clients need, cut to the operations it calls
+  (:attr:`LambdaPackage.aws_operations`, :mod:`besu_stack.service_models`), made from the
+  pinned botocore when the package is built.
 
 The pinned wheels for the Lambda platform (manylinux, CPython 3.12) ship inside the
 ``lambda_src`` package itself, in ``lambda_src/pinned-wheels/<arch>/``: ``besu-stack lambda-wheels``
@@ -28,12 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import subprocess
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import besu_stack
@@ -90,10 +94,15 @@ class LambdaPackage:
     own dependencies included); ``shared`` are extra paths like those of
     :data:`DEFAULT_SHARED_PACKAGES`. Each lists only what the function imports (a test imports
     every handler from its zip alone and checks that nothing in it is left unused).
+    ``aws_operations`` are the AWS API operations the package's code calls, by botocore service
+    name (``{"ec2": ("DescribeVolumes", ...)}``): the package carries botocore models holding
+    only these (:mod:`besu_stack.service_models`); a test derives the calls from the code and
+    fails when one is missing here or listed but never called.
     """
 
     requirements: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()
+    aws_operations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
@@ -107,6 +116,20 @@ LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
             "besu_stack/besu/internal_rpc.py",
             "besu_stack/besu/protocol.py",
         ),
+        aws_operations={
+            "autoscaling": ("DescribeAutoScalingInstances", "SetInstanceHealth"),
+            "cloudwatch": ("PutMetricData",),
+            "dynamodb": ("Scan", "UpdateItem"),
+            "ecs": (
+                "DescribeContainerInstances",
+                "DescribeTasks",
+                "ListContainerInstances",
+                "ListTasks",
+                "StopTask",
+            ),
+            # The internal RPC token: KMS signs it (lambda_src/health/rpc_token.py).
+            "kms": ("Sign",),
+        },
     ),
     # secp256k1 (coincurve) and Keccak-256 (pycryptodome); genesis, extraData RLP, keys.
     "keygen": LambdaPackage(
@@ -123,10 +146,47 @@ LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
                 "rlp",
             )
         ),
+        aws_operations={
+            "dynamodb": ("GetItem", "PutItem"),
+            "s3": ("GetObject", "PutObject"),
+            "secretsmanager": (
+                "CreateSecret",
+                "DescribeSecret",
+                "GetSecretValue",
+                "PutSecretValue",
+            ),
+        },
     ),
-    # Launch, termination and reconciler: boto3 only, from the runtime.
+    # Launch, termination and reconciler: botocore only, from the runtime.
     # The data-volume ranges only the launch hook applies.
-    "lifecycle": LambdaPackage(shared=("besu_stack/lambda_kernel/volumes.py",)),
+    "lifecycle": LambdaPackage(
+        shared=("besu_stack/lambda_kernel/volumes.py",),
+        aws_operations={
+            "autoscaling": ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"),
+            "cloudwatch": ("PutMetricData",),
+            "dynamodb": ("GetItem", "Scan", "UpdateItem"),
+            "ec2": (
+                "AttachVolume",
+                "CreateSnapshot",
+                "CreateTags",
+                "CreateVolume",
+                "DeleteTags",
+                "DeleteVolume",
+                "DescribeInstances",
+                "DescribeSnapshots",
+                "DescribeVolumes",
+                "DetachVolume",
+            ),
+            "ecs": (
+                "DescribeContainerInstances",
+                "ListContainerInstances",
+                "UpdateContainerInstancesState",
+            ),
+            "route53": ("ChangeResourceRecordSets",),
+            "secretsmanager": ("GetResourcePolicy", "PutResourcePolicy"),
+            "ssm": ("GetCommandInvocation", "SendCommand"),
+        },
+    ),
 }
 """Every deployment package, by its directory under ``lambda_src/``."""
 
@@ -320,12 +380,13 @@ def package_inputs(
     return inputs
 
 
-def inputs_digest(inputs: Sequence[tuple[str, Path]]) -> str:
-    """SHA-256 over the names and contents of a package's inputs (a cache key)."""
+def inputs_digest(inputs: Sequence[tuple[str, Path]], extra: bytes = b"") -> str:
+    """SHA-256 over the names and contents of a package's inputs and ``extra`` (a cache key)."""
     digest = hashlib.sha256()
     for name, path in inputs:
         digest.update(name.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(extra)
     return digest.hexdigest()
 
 
@@ -337,6 +398,7 @@ def build_lambda_zip(
     wheels: Sequence[Path] = (),
     wheels_dir: Path | None = None,
     source_root: Path | None = None,
+    generated: Mapping[str, bytes] | None = None,
 ) -> str:
     """Write the deployment zip of the function in ``function_dir``; return its SHA-256 (hex).
 
@@ -344,7 +406,8 @@ def build_lambda_zip(
     after the directory. ``shared_packages`` are paths relative to ``source_root`` (default:
     the root holding the installed ``besu_stack``; a file, or a directory ending in ``/``)
     copied at the same relative path. ``wheels`` are unpacked at the root (``*.dist-info``
-    kept), and so is every ``*.whl`` in ``wheels_dir`` when it is given. The output is
+    kept), and so is every ``*.whl`` in ``wheels_dir`` when it is given. ``generated`` are
+    files made for the package (its trimmed service models), by archive path. The output is
     byte-identical for identical inputs.
     """
     entries = _Entries()
@@ -363,6 +426,8 @@ def build_lambda_zip(
         all_wheels += found
     for wheel in all_wheels:
         _add_wheel(entries, wheel)
+    for name, content in sorted((generated or {}).items()):
+        entries.add(name, content, FILE_MODE, "generated")
     data = entries.zip_bytes()
     output.parent.mkdir(parents=True, exist_ok=True)
     if not output.exists() or output.read_bytes() != data:
@@ -370,15 +435,41 @@ def build_lambda_zip(
     return hashlib.sha256(data).hexdigest()
 
 
-def function_package_inputs(
-    function: str, arch: str = DEFAULT_ARCH, wheels_dir: Path | None = None
-) -> tuple[Path, tuple[str, ...], list[Path]]:
-    """The function directory, shared paths and wheels of ``LAMBDA_PACKAGES[function]``."""
+def _package_spec(function: str) -> LambdaPackage:
     spec = LAMBDA_PACKAGES.get(function)
     if spec is None:
         raise ValueError(
             f"no Lambda package {function!r}; known: {', '.join(sorted(LAMBDA_PACKAGES))}"
         )
+    return spec
+
+
+def package_service_models(function: str) -> dict[str, bytes]:
+    """The trimmed botocore models ``LAMBDA_PACKAGES[function]`` carries, by archive path."""
+    from besu_stack.service_models import service_model_files
+
+    return service_model_files(_package_spec(function).aws_operations)
+
+
+def service_models_key(function: str) -> bytes:
+    """What a package's trimmed models are made from (part of the package's cache key).
+
+    The installed botocore's version, the operations, and the code that trims them.
+    """
+    import botocore
+
+    from besu_stack import service_models
+
+    operations = json.dumps(_package_spec(function).aws_operations, sort_keys=True)
+    source = Path(service_models.__file__).read_bytes()
+    return b"\0".join([botocore.__version__.encode(), operations.encode(), source])
+
+
+def function_package_inputs(
+    function: str, arch: str = DEFAULT_ARCH, wheels_dir: Path | None = None
+) -> tuple[Path, tuple[str, ...], list[Path]]:
+    """The function directory, shared paths and wheels of ``LAMBDA_PACKAGES[function]``."""
+    spec = _package_spec(function)
     shared = (*DEFAULT_SHARED_PACKAGES, *spec.shared)
     wheels = (
         select_wheels(wheels_dir or wheels_dir_for(arch), spec.requirements)
@@ -393,7 +484,13 @@ def build_function_package(
 ) -> str:
     """Build the deployment zip of ``lambda_src/<function>`` as ``LAMBDA_PACKAGES`` describes it."""
     function_dir, shared, wheels = function_package_inputs(function, arch, wheels_dir)
-    return build_lambda_zip(function_dir, output, shared_packages=shared, wheels=wheels)
+    return build_lambda_zip(
+        function_dir,
+        output,
+        shared_packages=shared,
+        wheels=wheels,
+        generated=package_service_models(function),
+    )
 
 
 def lambda_zip_listing(zip_path: Path) -> list[str]:

@@ -33,6 +33,8 @@ from besu_stack.lambda_package import (
     function_package_inputs,
     inputs_digest,
     package_inputs,
+    package_service_models,
+    service_models_key,
 )
 
 __all__ = ["LambdaDependenciesMissing", "PythonFunction", "build_function_zip"]
@@ -42,18 +44,21 @@ LAMBDA_ARCHITECTURE = "arm64"
 
 # Memory of each package's functions, from a measurement. Lambda gives CPU in proportion to
 # memory, one vCPU at 1,769 MB (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
-# and a cold start (imports, boto3 clients) is CPU-bound: benchmarks/lambda_cold_start.py
-# measured each handler's cold import at 0.27-0.41 s on one full core (x86_64, median of 7),
-# so about x 1769/M at M MB: 2-3 s at 256 MB, 1-1.4 s at 512, 0.5-0.7 s at 1024.
-# * lifecycle (1024): runs only on launches, terminations and the reconciler schedule, so
-#   nearly every run is cold and CPU-bound; time falls as memory rises, so the GB-seconds stay
-#   about the same and the hook answers within a second of its event.
-# * keygen (1024): runs once per apply, cold, and generates keys (CPU); same reasoning.
-# * health (512): runs every minute, so it is warm almost always and then waits on the nodes'
-#   JSON-RPC (I/O), where more memory costs without helping; 512 keeps a cold start near 1 s
-#   of its 50 s budget. (Estimates: Graviton's speed relative to the measuring core is not
-#   measured here.)
-MEMORY_MB = {"lifecycle": 1024, "keygen": 1024, "health": 512}
+# and a cold first invocation is mostly CPU: benchmarks/lambda_first_invocation.py measured each
+# function's whole first invocation (a fresh process: interpreter, imports, clients, the run,
+# against moto) at 0.37-0.42 CPU-s on one x86_64 core here (median of 5; 0.67-0.93 s before the
+# trimmed service models and per-handler clients), so about x 1769/M at M MB: about 1.4 s at 512.
+# Peak resident memory is under 40 MiB (benchmarks/lambda_cold_start.py), so CPU decides.
+# * lifecycle (512): nearly every run of the hooks is cold; ~1.3 s of CPU at 512 MB, less than
+#   the ~1.6 s the previous 1024 MB took, and the rest of a run waits on AWS (volume states, the
+#   SSM unmount, the drain), which memory does not shorten and 1024 MB would bill twice over.
+# * keygen (512): once per apply, always cold: ~1.4 s at 512 (~1.2 s before at 1024).
+# * health (512, unchanged): warm almost always (every minute), and its RPC timeouts must time
+#   the nodes, not a CPU starved among its concurrent checks; a cold run's CPU is now ~1.4 s of
+#   its 50 s budget (~2.3 s before).
+# These are estimates: Graviton's speed relative to the measuring core, and the CPU Lambda gives
+# the init phase, are not measured here.
+MEMORY_MB = {"lifecycle": 512, "keygen": 512, "health": 512}
 
 _staging: Path | None = None
 
@@ -95,7 +100,7 @@ def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[
         return _built[key]
     function_dir, shared, wheels = function_package_inputs(function, arch)
     inputs = package_inputs(function_dir, shared_packages=shared, wheels=wheels)
-    digest_key = inputs_digest([*inputs, ("builder", _BUILDER)])[:32]
+    digest_key = inputs_digest([*inputs, ("builder", _BUILDER)], service_models_key(function))[:32]
     cached = zip_cache_dir() / digest_key / f"{function}.zip"
     if cached.is_file():
         result = cached, hashlib.sha256(cached.read_bytes()).hexdigest()
@@ -106,7 +111,13 @@ def build_function_zip(function: str, arch: str = LAMBDA_ARCHITECTURE) -> tuple[
             output = cached.parent / f".{function}.{os.getpid()}.partial"
         except OSError:  # no writable cache: build into the per-process staging dir
             output = _staging_dir() / digest_key / f"{function}.zip"
-        digest = build_lambda_zip(function_dir, output, shared_packages=shared, wheels=wheels)
+        digest = build_lambda_zip(
+            function_dir,
+            output,
+            shared_packages=shared,
+            wheels=wheels,
+            generated=package_service_models(function),
+        )
         if output.name.endswith(".partial"):
             output = output.replace(cached)
         result = output, digest

@@ -5,7 +5,8 @@ Pure Python on boto3/botocore only (no cdktf): shipped in every function's zip t
 it names the same things (slot names, data volume ranges, client timeouts).
 
 * :mod:`.env`: reading a function's environment once, with one rule for every function;
-* :mod:`.aws`: AWS error codes and the one boto3 client configuration (timeouts, retries);
+* :mod:`.aws`: AWS error codes, and the one botocore session and client configuration
+  (timeouts, retries, the package's trimmed service models);
 * :mod:`.slots`: the registry's slot record, its statuses, and a slot's host and secret names;
 * :mod:`.volumes`: the allowed sizes and performance of the slots' gp3 data volumes.
 """

@@ -1,4 +1,4 @@
-"""AWS error codes and the one boto3 client configuration of every function.
+"""AWS error codes, and the one botocore session and client configuration of every function.
 
 botocore's defaults are a 60 s connect timeout, a 60 s read timeout and the ``legacy`` retry
 mode with 5 attempts (botocore ``Config`` reference,
@@ -12,9 +12,11 @@ can be computed (``tests/lambdas/test_time_budgets.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 CONNECT_TIMEOUT_SECONDS = 1.0
@@ -52,19 +54,116 @@ def client_config(**overrides: Any) -> Any:
     return Config(**settings)
 
 
+SERVICE_MODELS_DIR = "botocore_models"
+"""The directory, at the root of a deployment package, of its trimmed botocore service models
+(``<service>/<api-version>/service-2.json``, made by :mod:`besu_stack.service_models` when the
+package is built): only the operations the package calls, so building a client parses kilobytes
+instead of EC2's megabytes and creates a handful of methods instead of hundreds."""
+
+SERVICE_MODELS_MIN_BOTOCORE = (1, 38, 31)
+"""The oldest botocore the trimmed models are used with: from botocore 1.38.31 on, a runtime
+speaks the protocol the pinned botocore speaks for each of them, as tested against moto
+(``tests/lambdas/test_runtime_botocore_floor.py`` runs the functions on exactly this version).
+The models are cut from the pinned botocore, where CloudWatch's lists ``smithy-rpc-v2-cbor``,
+``json`` and ``query``; botocore reads CBOR from 1.37.2 (boto/botocore#3407) and from 1.38.31
+prefers ``json`` to it and parses with the protocol it chose (boto/botocore#3473, "Protocol
+selection bugfix"; both first in the tags named). A runtime whose botocore is older builds its
+clients from its own full models: slower to start, the same behaviour. (The python3.12 runtime
+shipped botocore 1.38.36 in August 2025, per aio-libs/aioboto3#381; AWS lists the current one
+under "Runtime-included SDK versions" in https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html.)"""
+
+
+def service_models_dir() -> Path | None:
+    """The deployment package's trimmed models, or ``None`` (a checkout, or none shipped)."""
+    candidate = Path(__file__).resolve().parents[2] / SERVICE_MODELS_DIR
+    return candidate if candidate.is_dir() else None
+
+
+def botocore_version(text: str) -> tuple[int, ...]:
+    """``"1.38.36"`` as ``(1, 38, 36)`` (a suffix such as ``.dev0`` is ignored)."""
+    parts = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def package_loader(models: Path, search_paths: list[str]) -> Any:
+    """A botocore ``Loader`` that searches ``models`` first, then ``search_paths``.
+
+    botocore's ``Loader`` takes the first file of a name found along its search paths (botocore
+    ``loaders.py``, ``load_data_with_path``), so the package's trimmed ``service-2`` models and
+    ``endpoints.json`` win; endpoint rules, paginators, retry rules and the rest come from the
+    runtime's botocore. Two methods differ from botocore's:
+
+    * ``list_available_services``: before loading any model, ``Loader.load_service_model``
+      lists every service of every search path only to reject an unknown name; over the
+      400-odd services of botocore's data that is a directory listing and a few file checks
+      each, for each kind of model (10-20 ms per kind on this project's machine). It knows the
+      services instead: those the package carries models for, the only ones its functions
+      build clients of (a client of any other service is refused as unknown).
+    * ``is_builtin_path``: botocore treats an ``endpoints.json`` found outside its own data as
+      a user's custom endpoint data and then hands the legacy endpoint to the endpoint rules as
+      if configured (botocore ``args.py``, ``compute_endpoint_resolver_builtin_defaults``).
+      The package's file is botocore's own data cut to the package's services
+      (:func:`besu_stack.service_models.trimmed_endpoints`), so it counts as botocore's.
+    """
+    from botocore.loaders import Loader
+
+    services = sorted(entry.name for entry in models.iterdir() if entry.is_dir())
+    endpoints = str(models / "endpoints")
+
+    class PackageLoader(Loader):  # type: ignore[misc]  # botocore ships no type information
+        """botocore's ``Loader`` over the package's trimmed data first."""
+
+        def list_available_services(self, type_name: str) -> list[str]:
+            return services
+
+        def is_builtin_path(self, path: str) -> bool:
+            return path == endpoints or bool(super().is_builtin_path(path))
+
+    return PackageLoader(
+        extra_search_paths=[str(models), *search_paths], include_default_search_paths=False
+    )
+
+
+@functools.cache
+def botocore_session() -> Any:
+    """The one botocore session of this process, shared by every client the function builds.
+
+    When the package carries trimmed models (:func:`service_models_dir`) and the runtime's
+    botocore can read them (:data:`SERVICE_MODELS_MIN_BOTOCORE`), its data loader is a
+    :func:`package_loader` in front of the default one's search paths (``AWS_DATA_PATH``,
+    ``~/.aws/models``, botocore's data). Region, credentials and ``AWS_ENDPOINT_URL`` come from
+    the environment as they do for boto3.
+    """
+    import botocore
+    import botocore.session
+
+    session = botocore.session.get_session()
+    models = service_models_dir()
+    if models is not None and botocore_version(botocore.__version__) >= (
+        SERVICE_MODELS_MIN_BOTOCORE
+    ):
+        default = session.get_component("data_loader")
+        session.register_component("data_loader", package_loader(models, default.search_paths))
+    return session
+
+
 ClientFactory = Callable[[str], Any]
-"""Builds the boto3 client of one AWS service (by its boto3 name)."""
+"""Builds the client of one AWS service (by its boto3/botocore name)."""
 
 
 def aws_client(service: str, **overrides: Any) -> Any:
-    """A boto3 client of ``service`` with :func:`client_config` (region/endpoint from the env).
+    """A client of ``service`` with :func:`client_config` (region/endpoint from the env).
 
-    Every function builds its clients through this factory: the reachability test derives the
+    Built on :func:`botocore_session`: the botocore client ``boto3.client`` returns too (boto3
+    adds only S3 transfer helpers, which no function uses), without importing boto3. Every
+    function builds its clients through this factory: the reachability test derives the
     services each function calls from the ``aws_client("<service>")`` calls in its package.
     """
-    import boto3
-
-    return boto3.client(service, config=client_config(**overrides))
+    return botocore_session().create_client(service, config=client_config(**overrides))
 
 
 def worst_case_call_seconds(max_attempts: int = MAX_ATTEMPTS) -> float:

@@ -154,18 +154,25 @@ def _foreign_distributions(package_dir: Path) -> dict[str, tuple[str, list[str]]
     return found
 
 
-def prepare_package(code_zip: bytes) -> tuple[Path, Path]:
-    """Extract a package once (cached by digest); return (package dir, runtime overlay dir)."""
-    digest = hashlib.sha256(code_zip).hexdigest()[:24]
-    root = _CACHE / digest
+def prepare_package(code_zip: bytes, runtime_sdk: Path | None = None) -> tuple[Path, Path]:
+    """Extract a package once (cached by digest); return (package dir, runtime overlay dir).
+
+    ``runtime_sdk`` is a directory (``pip install --target``) whose top-level packages stand in
+    for this environment's of the same name in the runtime overlay: for instance the older
+    botocore of a Lambda runtime, to run a package as that runtime would.
+    """
+    key = hashlib.sha256(code_zip)
+    if runtime_sdk is not None:
+        key.update(str(runtime_sdk.resolve()).encode())
+    root = _CACHE / key.hexdigest()[:24]
     package_dir, overlay_dir = root / "package", root / "overlay"
     with _PREPARE_LOCK:
         if not (root / ".ready").exists():
-            _extract(code_zip, root)
+            _extract(code_zip, root, runtime_sdk)
     return package_dir, overlay_dir
 
 
-def _extract(code_zip: bytes, root: Path) -> None:
+def _extract(code_zip: bytes, root: Path, runtime_sdk: Path | None = None) -> None:
     if root.exists():
         shutil.rmtree(root)
     staging = root.with_name(root.name + ".partial")
@@ -189,6 +196,8 @@ def _extract(code_zip: bytes, root: Path) -> None:
             elif target.exists():
                 target.unlink()
         replaced.append(name)
+    for path in sorted(runtime_sdk.iterdir()) if runtime_sdk is not None else ():
+        (staging / "overlay" / path.name).symlink_to(path.resolve())
     for name in (*RUNTIME_PROVIDED, *replaced):
         for path in _distribution_files(name):
             link = staging / "overlay" / path.name
@@ -208,10 +217,14 @@ def run_function(
     event: bytes,
     endpoint: str,
     region: str,
+    runtime_sdk: Path | None = None,
 ) -> Invocation:
-    """Run ``handler`` of the package once on ``event`` and return what it answered."""
+    """Run ``handler`` of the package once on ``event`` and return what it answered.
+
+    ``runtime_sdk``: see :func:`prepare_package` (default: this environment's SDK).
+    """
     started = time.monotonic()
-    package_dir, overlay_dir = prepare_package(code_zip)
+    package_dir, overlay_dir = prepare_package(code_zip, runtime_sdk)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",

@@ -16,7 +16,10 @@ from .launch import handle_launch, undo_reserve_seconds
 from .runtime import load
 
 LOG = JsonLogger("lifecycle.launch")
-CONFIG, STORES = load()
+STORES_CALLED = ("registry", "ec2", "dns", "secrets", "lifecycle", "metrics")
+"""The stores :func:`handle_launch` calls (a test derives them from the code): only their clients
+are built at cold start."""
+CONFIG, STORES = load(STORES_CALLED)
 
 
 def handler(event: object, context: Any) -> dict[str, Any]:

@@ -17,7 +17,10 @@ from .reconcile import reconcile
 from .runtime import load
 
 LOG = JsonLogger("lifecycle.reconcile")
-CONFIG, STORES = load()
+STORES_CALLED = ("registry", "ec2", "secrets", "metrics")
+"""The stores :func:`reconcile` calls (a test derives them from the code): only their clients
+are built at cold start."""
+CONFIG, STORES = load(STORES_CALLED)
 
 
 def handler(event: object, context: Any) -> dict[str, Any]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 from .config import LifecycleConfig
-from .store import Stores
+from .store import STORE_NAMES, Stores
 
 
-def load() -> tuple[LifecycleConfig, Stores]:
-    """Read the configuration from the environment and build the stores on boto3 clients."""
+def load(called: Collection[str] = STORE_NAMES) -> tuple[LifecycleConfig, Stores]:
+    """Read the configuration from the environment and build the stores a handler calls.
+
+    ``called`` names the handler's stores (its ``STORES_CALLED``); only their clients are built.
+    """
     config = LifecycleConfig.from_env(os.environ)
     stores = Stores.from_boto3(
         table_name=config.registry_table_name,
@@ -18,5 +22,6 @@ def load() -> tuple[LifecycleConfig, Stores]:
         metric_namespace=config.metric_namespace,
         network=config.network_name,
         ecs_cluster=config.ecs_cluster_name,
+        called=called,
     )
     return config, stores

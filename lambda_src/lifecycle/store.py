@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -624,6 +624,36 @@ class Metrics:
         )
 
 
+class ClientNotBuiltError(RuntimeError):
+    """A function used a store whose client its handler does not build (see ``STORES_CALLED``)."""
+
+
+class _NotBuilt:
+    """Stands in for the client of a store the function never calls: any use raises."""
+
+    def __init__(self, store: str) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        raise ClientNotBuiltError(
+            f"this function builds no client for its {self._store!r} store, yet called {name}: "
+            f"add {self._store!r} to its handler's STORES_CALLED"
+        )
+
+
+STORE_NAMES = (
+    "registry",
+    "ec2",
+    "dns",
+    "secrets",
+    "lifecycle",
+    "metrics",
+    "containers",
+    "commands",
+)
+"""The stores of :class:`Stores` that wrap an AWS client."""
+
+
 @dataclass(frozen=True)
 class Stores:
     """Everything one invocation talks to."""
@@ -650,25 +680,37 @@ class Stores:
         metric_namespace: str,
         network: str,
         ecs_cluster: str | None,
+        called: Collection[str] = STORE_NAMES,
     ) -> Stores:
-        """Build the stores on boto3 clients from the shared factory (timeouts, retries).
+        """Build the stores on clients from the shared factory (timeouts, retries).
 
-        Every client is wrapped by one :class:`CallGuard`, so a handler's time budget is
-        checked before each call.
+        Only the stores named in ``called`` (of :data:`STORE_NAMES`) get a client: a cold start
+        pays for the clients its handler calls, not for another handler's. Any other store
+        raises :class:`ClientNotBuiltError` when used. Every client is wrapped by one
+        :class:`CallGuard`, so a handler's time budget is checked before each call.
         """
+        unknown = sorted(set(called) - set(STORE_NAMES))
+        if unknown:
+            raise ValueError(f"no store {', '.join(unknown)}; known: {', '.join(STORE_NAMES)}")
         guard = CallGuard()
+
+        def client(store: str, make: Callable[[], Any]) -> Any:
+            return guard.wrap(make()) if store in called else _NotBuilt(store)
+
         return cls(
-            registry=Registry(guard.wrap(aws_client("dynamodb")), table_name),
-            ec2=Ec2(guard.wrap(aws_client("ec2"))),
-            dns=Dns(guard.wrap(aws_client("route53")), zone_id),
-            secrets=SecretAccess(guard.wrap(aws_client("secretsmanager")), role_arn),
-            lifecycle=LifecycleActions(guard.wrap(aws_client("autoscaling"))),
-            metrics=Metrics(guard.wrap(aws_client("cloudwatch")), metric_namespace, network),
+            registry=Registry(client("registry", lambda: aws_client("dynamodb")), table_name),
+            ec2=Ec2(client("ec2", lambda: aws_client("ec2"))),
+            dns=Dns(client("dns", lambda: aws_client("route53")), zone_id),
+            secrets=SecretAccess(client("secrets", lambda: aws_client("secretsmanager")), role_arn),
+            lifecycle=LifecycleActions(client("lifecycle", lambda: aws_client("autoscaling"))),
+            metrics=Metrics(
+                client("metrics", lambda: aws_client("cloudwatch")), metric_namespace, network
+            ),
             containers=(
                 None
                 if ecs_cluster is None
-                else Containers(guard.wrap(aws_client("ecs")), ecs_cluster)
+                else Containers(client("containers", lambda: aws_client("ecs")), ecs_cluster)
             ),
             guard=guard,
-            commands=HostCommands(guard.wrap(aws_client("ssm"))),
+            commands=HostCommands(client("commands", lambda: aws_client("ssm"))),
         )

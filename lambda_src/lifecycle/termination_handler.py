@@ -16,7 +16,10 @@ from .runtime import load
 from .termination import completion_reserve_seconds, handle_termination
 
 LOG = JsonLogger("lifecycle.termination")
-CONFIG, STORES = load()
+STORES_CALLED = ("registry", "ec2", "secrets", "lifecycle", "containers", "commands")
+"""The stores :func:`handle_termination` calls (a test derives them from the code): only their clients
+are built at cold start."""
+CONFIG, STORES = load(STORES_CALLED)
 
 
 def handler(event: object, context: Any) -> dict[str, Any]:

@@ -1,7 +1,12 @@
 """A moto server process shared by the Lambda tests, reset before each test.
 
 The Lambda code talks to it through ``AWS_ENDPOINT_URL`` exactly as it talks to AWS, so the
-tests exercise the real boto3 serialization and error codes.
+tests exercise the real boto3 serialization and error codes. The clients the Lambda code builds
+(``besu_stack.lambda_kernel.aws.aws_client``) load the trimmed botocore models its deployment
+package carries (:mod:`besu_stack.service_models`), as they do on Lambda: a test module named
+after a package (``test_lifecycle_*``, ``test_health_*``, ``test_keygen``) gets that package's
+models. Clients the tests build to arrange and inspect the account are plain boto3 clients with
+botocore's full models.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+
+from besu_stack.lambda_kernel import aws as kernel_aws
+from besu_stack.lambda_package import LAMBDA_PACKAGES, package_service_models
 
 REGION = "eu-west-1"
 
@@ -94,3 +103,45 @@ def clients(aws: str) -> Clients:
         s3=boto3.client("s3", region_name=REGION),
         kms=boto3.client("kms", region_name=REGION),
     )
+
+
+@pytest.fixture(scope="session")
+def package_models(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """The trimmed botocore data directory of a Lambda package (written once per session)."""
+    root = tmp_path_factory.mktemp("service-models")
+
+    def models(package: str) -> Path:
+        target = root / package
+        if not target.exists():
+            for name, data in package_service_models(package).items():
+                path = target / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        return target / kernel_aws.SERVICE_MODELS_DIR
+
+    return models
+
+
+def package_under_test(module_name: str) -> str | None:
+    """The Lambda package a test module exercises, from its name (``test_keygen`` -> keygen)."""
+    stem = module_name.rsplit(".", 1)[-1]
+    found = [name for name in LAMBDA_PACKAGES if stem.startswith(f"test_{name}")]
+    return found[0] if found else None
+
+
+@pytest.fixture(autouse=True)
+def lambda_service_models(
+    request: pytest.FixtureRequest,
+    package_models: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[None]:
+    """Point the Lambda clients at the trimmed models of the package under test."""
+    package = package_under_test(request.module.__name__)
+    if package is None:
+        yield
+        return
+    models = package_models(package)
+    monkeypatch.setattr(kernel_aws, "service_models_dir", lambda: models)
+    kernel_aws.botocore_session.cache_clear()
+    yield
+    kernel_aws.botocore_session.cache_clear()

@@ -3,7 +3,9 @@
 Import the fixtures by name in a test module (``from .lifecycle_fixtures import world``).
 ``complete_lifecycle_action`` is not implemented by moto: the Auto Scaling client is wrapped in
 a botocore ``Stubber`` (used for that call only), and each test states the completions it
-expects with :meth:`World.expect_completion`.
+expects with :meth:`World.expect_completion`. The stores run on the clients the functions
+build (:func:`~besu_stack.lambda_kernel.aws.aws_client`, on the package's trimmed models:
+``World.lambda_clients``); the account is arranged and inspected with plain boto3 clients.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from botocore.stub import Stubber
 
 from besu_stack.besu import NodeKey
+from besu_stack.lambda_kernel.aws import aws_client
 from besu_stack.lambda_log import JsonLogger
 from lambda_src.lifecycle.config import LifecycleConfig
 from lambda_src.lifecycle.registry import Registry, SlotRecord
@@ -65,6 +68,8 @@ class World:
     subnets: dict[str, str]
     image_id: str
     keys: dict[int, NodeKey]
+    lambda_clients: dict[str, Any]
+    """The clients under the stores, as the functions build them, by service."""
     log_stream: io.StringIO = field(default_factory=io.StringIO)
 
     @property
@@ -271,16 +276,17 @@ def build_world(env: dict[str, str] | None = None) -> World:
         )
 
     config = LifecycleConfig.from_env({**lifecycle_env(kms_key, zone_id), **(env or {})})
-    autoscaling = boto3.client("autoscaling", region_name=REGION)
-    stubber = Stubber(autoscaling)
+    services = ("dynamodb", "ec2", "route53", "secretsmanager", "autoscaling", "cloudwatch")
+    lambda_clients = {service: aws_client(service) for service in services}
+    stubber = Stubber(lambda_clients["autoscaling"])
     stubber.activate()
     stores = Stores(
-        registry=Registry(dynamodb, TABLE),
-        ec2=Ec2(ec2, sleep=lambda _: None),
-        dns=Dns(route53, zone_id),
-        secrets=SecretAccess(secretsmanager, ROLE_ARN),
-        lifecycle=LifecycleActions(autoscaling),
-        metrics=Metrics(cloudwatch, "Test", NETWORK),
+        registry=Registry(lambda_clients["dynamodb"], TABLE),
+        ec2=Ec2(lambda_clients["ec2"], sleep=lambda _: None),
+        dns=Dns(lambda_clients["route53"], zone_id),
+        secrets=SecretAccess(lambda_clients["secretsmanager"], ROLE_ARN),
+        lifecycle=LifecycleActions(lambda_clients["autoscaling"]),
+        metrics=Metrics(lambda_clients["cloudwatch"], "Test", NETWORK),
         containers=None,
     )
     return World(
@@ -296,4 +302,5 @@ def build_world(env: dict[str, str] | None = None) -> World:
         subnets=subnets,
         image_id=image_id,
         keys=keys,
+        lambda_clients=lambda_clients,
     )

@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from besu_stack.lambda_kernel.aws import aws_client
 from lambda_src.lifecycle.launch import handle_launch
 from lambda_src.lifecycle.store import Containers
 from lambda_src.lifecycle.termination import handle_termination
@@ -148,7 +149,7 @@ def test_termination_drains_the_container_instance(world: World) -> None:
     ]["containerInstanceArn"]
     slot = launch(w, instance_id)["slot"]
     stores = dataclasses.replace(
-        w.stores, containers=Containers(ecs, "testnet", sleep=lambda _: None)
+        w.stores, containers=Containers(aws_client("ecs"), "testnet", sleep=lambda _: None)
     )
     w.expect_completion(instance_id, "CONTINUE", "terminate")
     outcome = handle_termination(w.config, stores, w.log, lifecycle_event(instance_id, "terminate"))

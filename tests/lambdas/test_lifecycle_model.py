@@ -147,10 +147,12 @@ class LifecycleModel(RuleBasedStateMachine):
         w = self.world
         self.stores: Stores = replace(
             w.stores,
-            registry=Registry(FaultyClient(w.dynamodb, self.holder), TABLE),
-            ec2=Ec2(FaultyClient(w.ec2, self.holder), sleep=lambda _: None),
-            dns=Dns(FaultyClient(w.route53, self.holder), w.zone_id),
-            secrets=SecretAccess(FaultyClient(w.secretsmanager, self.holder), ROLE_ARN),
+            registry=Registry(FaultyClient(w.lambda_clients["dynamodb"], self.holder), TABLE),
+            ec2=Ec2(FaultyClient(w.lambda_clients["ec2"], self.holder), sleep=lambda _: None),
+            dns=Dns(FaultyClient(w.lambda_clients["route53"], self.holder), w.zone_id),
+            secrets=SecretAccess(
+                FaultyClient(w.lambda_clients["secretsmanager"], self.holder), ROLE_ARN
+            ),
             lifecycle=self.actions,  # type: ignore[arg-type]
         )
         self.running: set[str] = set()

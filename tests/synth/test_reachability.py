@@ -69,18 +69,23 @@ def services_called(package: Path) -> set[str]:
 
 
 def raw_boto3_clients(package: Path) -> list[str]:
-    """``boto3.client(...)``/``boto3.resource(...)`` calls that bypass the factory."""
+    """Client constructions that bypass the factory.
+
+    ``boto3.client(...)``/``boto3.resource(...)``, and a botocore session's
+    ``create_client(...)`` (what the factory itself calls).
+    """
     hits = []
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("client", "resource")
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            boto3_call = (
+                node.func.attr in ("client", "resource")
                 and isinstance(node.func.value, ast.Name)
                 and node.func.value.id == "boto3"
-            ):
+            )
+            if boto3_call or node.func.attr == "create_client":
                 hits.append(f"{path.relative_to(REPO)}:{node.lineno}")
     return hits
 
