@@ -22,7 +22,9 @@ so a run never undoes what it did not do itself:
 * when a step fails before the node configuration is published, the run undoes the steps *it*
   did, in reverse order (secret access it granted withdrawn, volume it attached detached,
   volume it created and nobody recorded deleted, slot it claimed released) and completes the
-  action with ``ABANDON`` (Auto Scaling then terminates the instance);
+  action with ``ABANDON`` (Auto Scaling then terminates the instance), unless the instance owns
+  a slot another delivery of its event claimed (the node runs, or another run is setting it
+  up): then the error propagates and the event is retried, never abandoned;
 * once the node configuration is published the host may start Besu, so nothing is undone: the
   error propagates and the event is retried (the run resumes), or the hook times out and the
   termination hook takes the slot back with Besu stopped.
@@ -107,6 +109,9 @@ class _Undo:
     """Compensating actions, run in reverse order when a later step fails."""
 
     actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+    held_by_another_delivery: bool = False
+    """Set by the release step: the instance owns a slot another delivery of its event claimed
+    (a finished launch, or one still in progress), so this run must not abandon it."""
 
     def add(self, name: str, action: Callable[[], object]) -> None:
         self.actions.append((name, action))
@@ -418,8 +423,12 @@ def _run_launch(
 
     def release() -> None:
         for current in stores.registry.scan():
-            if current.owner_instance_id == instance_id and current.claim_token == token:
+            if current.owner_instance_id != instance_id:
+                continue
+            if current.claim_token == token:
                 stores.registry.release(current, instance_id, int(time.time()))
+            else:
+                undo.held_by_another_delivery = True
 
     undo.add("release slot", release)
     record, claimed_now = claim_slot(
@@ -585,6 +594,15 @@ def handle_launch(
         if stores.guard is not None:
             stores.guard.budget = None  # the reserve pays for the undo
         undo.run(log, instance_id=action.instance_id)
+        if undo.held_by_another_delivery:
+            # A duplicate delivery failed (a throttled call, say) while the instance runs, or
+            # is being set up by another delivery: abandoning would terminate it. Retry instead.
+            log.warning(
+                "another delivery of the event holds the instance's slot; not abandoning, "
+                "the event is retried",
+                instance_id=action.instance_id,
+            )
+            raise
         stores.lifecycle.complete(
             action.group_name, action.hook_name, action.token, action.instance_id, "ABANDON"
         )
