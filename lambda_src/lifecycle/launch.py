@@ -89,7 +89,7 @@ SETUP_MARGIN_SECONDS = 20.0
 """Time a launch keeps, after waiting for a release, for its setup calls at ordinary speed."""
 UNDO_CALLS = 6
 """AWS calls of the longest undo: release (scan, update), detach, delete an unrecorded volume
-(or read that it was recorded), withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
+(or read that it was recorded), withdraw secret access (get policy, delete policy). ``tests/lambdas/test_time_budgets.py`` counts
 them on a real run."""
 COMPLETION_CALLS = 1
 """``CompleteLifecycleAction`` with ``ABANDON``."""
