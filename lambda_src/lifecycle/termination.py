@@ -65,7 +65,7 @@ def release_slot(
     """
     slot = record.slot
     wait = config.volume_wait_seconds if wait_seconds is None else wait_seconds
-    if stores.secrets.revoke(record.secret_name, instance_arn):
+    if stores.secrets.revoke(config.secret_name(slot), instance_arn):
         log.info("secret access withdrawn", slot=slot, instance_id=instance_id)
     if record.volume_id is not None:
         volume = stores.ec2.volume(record.volume_id)

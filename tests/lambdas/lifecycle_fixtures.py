@@ -210,6 +210,7 @@ def lifecycle_env(kms_key: str, zone_id: str) -> dict[str, str]:
         "PRIVATE_ZONE_DOMAIN": DOMAIN,
         "INSTANCE_ROLE_ARN": ROLE_ARN,
         "KEY_LAMBDA_ROLE_ARN": KEY_LAMBDA_ROLE_ARN,
+        "SECRET_NAME_PREFIX": NETWORK,
         "DATA_VOLUME_KMS_KEY_ID": kms_key,
         "DATA_VOLUME_SIZE_GIB": "100",
         "DATA_VOLUME_IOPS": "3000",

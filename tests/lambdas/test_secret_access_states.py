@@ -50,6 +50,9 @@ def synthesized_world(aws: str, default_stack: StackJson) -> Iterator[World]:
     names = ("INSTANCE_ROLE_ARN", "KEY_LAMBDA_ROLE_ARN")
     roles = {name: envs[0][name] for name in names}
     assert all({name: env[name] for name in names} == roles for env in envs)
+    # The hooks derive each slot's secret name as the key Lambda does.
+    keygen = function_environment(default_stack, "/validator_keys/keygen/function")
+    assert all(env["SECRET_NAME_PREFIX"] == keygen["SECRET_NAME_PREFIX"] for env in envs)
     world = build_world(roles)
     yield world
     world.stubber.deactivate()
