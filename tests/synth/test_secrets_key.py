@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
-from tests.conftest import StackJson
-from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed
-from tests.support.slot_secrets import SECRET_ARN, SlotSecrets
+from tests.conftest import StackJson, resources
+from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
+from tests.support.slot_secrets import SECRET_ARN, SlotSecrets, role
 
 pytestmark = pytest.mark.synth
 
@@ -161,3 +161,23 @@ def test_the_lifecycle_functions_may_only_delete_a_slot_secret_policy_to_revoke(
         assert world.secrets.may_call(who, "secretsmanager:GetResourcePolicy"), who
     for who in ("key lambda", "host", "health checker"):
         assert not world.secrets.may_call(who, delete), who
+
+
+def test_no_role_but_the_key_lambdas_reads_a_slot_secret_by_its_own_policy(
+    default_stack: StackJson,
+) -> None:
+    """The premise of revoking by deletion: with no resource policy, identity policies decide in
+    Secrets Manager, so no role of the stack but the key Lambda's may read or write a slot key
+    by its own policy (the DLM role's only attachment, AWS's DLM service-role policy, names no
+    Secrets Manager action)."""
+    key_lambda, _ = role(default_stack, "/validator_keys/keygen/role")
+    for logical in resources(default_stack, "aws_iam_role"):
+        arn = resolve(default_stack, "${aws_iam_role." + logical + ".arn}")
+        policies = [
+            resolve(default_stack, p["policy"])
+            for p in resources(default_stack, "aws_iam_role_policy").values()
+            if p["role"] == "${aws_iam_role." + logical + ".id}"
+        ]
+        for action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"):
+            allowed = is_allowed(Request(arn, action, SECRET_ARN), Policies(identity=policies))
+            assert allowed == (arn == key_lambda), (logical, action)
