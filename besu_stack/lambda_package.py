@@ -158,9 +158,12 @@ LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
         },
     ),
     # Launch, termination and reconciler: botocore only, from the runtime.
-    # The data-volume ranges only the launch hook applies.
+    # The data-volume ranges only the launch hook applies; the slot secrets' policies.
     "lifecycle": LambdaPackage(
-        shared=("besu_stack/lambda_kernel/volumes.py",),
+        shared=(
+            "besu_stack/lambda_kernel/secret_policy.py",
+            "besu_stack/lambda_kernel/volumes.py",
+        ),
         aws_operations={
             "autoscaling": ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"),
             "cloudwatch": ("PutMetricData",),
@@ -183,7 +186,11 @@ LAMBDA_PACKAGES: Mapping[str, LambdaPackage] = {
                 "UpdateContainerInstancesState",
             ),
             "route53": ("ChangeResourceRecordSets",),
-            "secretsmanager": ("GetResourcePolicy", "PutResourcePolicy"),
+            "secretsmanager": (
+                "DeleteResourcePolicy",
+                "GetResourcePolicy",
+                "PutResourcePolicy",
+            ),
             "ssm": ("GetCommandInvocation", "SendCommand"),
         },
     ),

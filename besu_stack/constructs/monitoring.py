@@ -37,11 +37,14 @@ class SecretPolicyWatch:
     """Which secrets' resource policies to watch, and who may change them without an alert.
 
     ``secret_name_prefix`` starts every watched secret's name (``<network>/validator-``);
-    ``writer_role_arns`` are the roles whose ``PutResourcePolicy`` is expected (the hooks).
+    ``writer_role_arns`` are the roles whose ``PutResourcePolicy`` is expected (the launch
+    hook), ``revoker_role_arns`` those whose ``DeleteResourcePolicy`` is (the lifecycle
+    functions: a revoke deletes the policy).
     """
 
     secret_name_prefix: str
     writer_role_arns: Sequence[str]
+    revoker_role_arns: Sequence[str]
 
 
 def secret_policy_event_patterns(
@@ -52,41 +55,41 @@ def secret_policy_event_patterns(
     CloudTrail delivers Secrets Manager's management calls to EventBridge as "AWS API Call via
     CloudTrail" events ("Events from AWS services", EventBridge User Guide; a trail must record
     management events). ``requestParameters.secretId`` is what the caller passed, a name or an
-    ARN, so both prefixes match. Three patterns, because ``anything-but`` matches only a field
-    that is present ("Content filtering in Amazon EventBridge event patterns"):
+    ARN, so both prefixes match. Two patterns per call, because ``anything-but`` matches only a
+    field that is present ("Content filtering in Amazon EventBridge event patterns"):
 
-    * ``deleted``: any ``DeleteResourcePolicy`` (no hook ever deletes a slot policy);
-    * ``put_by_non_role``: ``PutResourcePolicy`` by anything but an assumed role (a user, root);
-    * ``put_by_other_role``: ``PutResourcePolicy`` by a role session whose role is not a hook.
+    * ``put_by_non_role`` / ``delete_by_non_role``: ``PutResourcePolicy`` /
+      ``DeleteResourcePolicy`` by anything but an assumed role (a user, root);
+    * ``put_by_other_role``: ``PutResourcePolicy`` by a role session whose role is not a writer;
+    * ``delete_by_other_role``: ``DeleteResourcePolicy`` by a role session whose role is not a
+      revoker.
     """
     secret_id = [{"prefix": watch.secret_name_prefix}, {"prefix": secret_arn_prefix}]
 
-    def pattern(event_name: str, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        detail: dict[str, Any] = {
-            "eventSource": ["secretsmanager.amazonaws.com"],
-            "eventName": [event_name],
-            "requestParameters": {"secretId": secret_id},
-        }
-        if identity is not None:
-            detail["userIdentity"] = dict(identity)
+    def pattern(event_name: str, identity: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "source": ["aws.secretsmanager"],
             "detail-type": ["AWS API Call via CloudTrail"],
-            "detail": detail,
+            "detail": {
+                "eventSource": ["secretsmanager.amazonaws.com"],
+                "eventName": [event_name],
+                "requestParameters": {"secretId": secret_id},
+                "userIdentity": dict(identity),
+            },
         }
 
+    def other_role(roles: Sequence[str]) -> dict[str, Any]:
+        if not roles:  # no role is expected to make this call: every role session alerts
+            return {"type": ["AssumedRole"]}
+        return {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": sorted(roles)}]}}}
+
+    non_role = {"type": [{"anything-but": ["AssumedRole"]}]}
     return {
-        "deleted": pattern("DeleteResourcePolicy"),
-        "put_by_non_role": pattern(
-            "PutResourcePolicy", {"type": [{"anything-but": ["AssumedRole"]}]}
-        ),
-        "put_by_other_role": pattern(
-            "PutResourcePolicy",
-            {
-                "sessionContext": {
-                    "sessionIssuer": {"arn": [{"anything-but": sorted(watch.writer_role_arns)}]}
-                }
-            },
+        "put_by_non_role": pattern("PutResourcePolicy", non_role),
+        "put_by_other_role": pattern("PutResourcePolicy", other_role(watch.writer_role_arns)),
+        "delete_by_non_role": pattern("DeleteResourcePolicy", non_role),
+        "delete_by_other_role": pattern(
+            "DeleteResourcePolicy", other_role(watch.revoker_role_arns)
         ),
     }
 

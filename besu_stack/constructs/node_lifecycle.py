@@ -74,6 +74,11 @@ class NodeLifecycle(Construct):
     * A KMS-encrypted, TLS-only dead-letter queue for events the hook functions could not
       process.
 
+    Every secret policy the launch hook writes keeps the key guard of
+    :mod:`besu_stack.lambda_kernel.secret_policy` (only the key Lambda's and the hosts' roles
+    read or write a key); the termination hook and the reconciler may only delete a slot
+    secret's policy, never write one.
+
     The three functions run outside the VPC: they call only AWS APIs, Route 53's among them,
     which no VPC endpoint serves. Each gets only what its own code calls, granted by the
     resource concerned: the registry, the slot secrets' policies (``keys``), the fleet's
@@ -130,6 +135,8 @@ class NodeLifecycle(Construct):
             "PRIVATE_ZONE_ID": self.zone.zone_id,
             "PRIVATE_ZONE_DOMAIN": node_domain,
             "INSTANCE_ROLE_ARN": fleet.instance_role_arn,
+            "KEY_LAMBDA_ROLE_ARN": keys.key_lambda_role_arn,
+            "SECRET_NAME_PREFIX": identity.network_name,
             "DATA_VOLUME_KMS_KEY_ID": key.key_arn,
             "DATA_VOLUME_SIZE_GIB": Token.as_string(data_volume.size_gib),
             "DATA_VOLUME_IOPS": Token.as_string(data_volume.iops),
@@ -209,7 +216,7 @@ class NodeLifecycle(Construct):
             )
             volumes.grant_describe(role)
             volumes.grant_detach(role)
-            keys.grant_access_control(role)
+            keys.grant_revoke_access(role)
             role.add_to_policy(
                 {
                     # PutMetricData supports no resource-level permissions; the namespace
@@ -223,6 +230,7 @@ class NodeLifecycle(Construct):
             )
 
         launch = self.launch_function.role
+        keys.grant_open_access(launch)
         fleet.grant_complete_lifecycle_actions(launch, heartbeat=True)
         fleet.grant_tag_instances(launch, "besu:*")
         volumes.grant_create(launch)
@@ -284,8 +292,13 @@ class NodeLifecycle(Construct):
         )
 
     @property
-    def hook_role_arns(self) -> list[str]:
-        """The roles that write the slot secrets' policies (the secret-policy alerts spare them)."""
+    def policy_writer_role_arns(self) -> list[str]:
+        """The roles that write the slot secrets' policies (the launch hook's)."""
+        return [self.launch_function.role_arn]
+
+    @property
+    def policy_revoker_role_arns(self) -> list[str]:
+        """The roles that delete the slot secrets' policies to withdraw access (all three)."""
         return [
             self.launch_function.role_arn,
             self.termination_function.role_arn,

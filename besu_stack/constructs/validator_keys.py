@@ -13,13 +13,14 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import Secretsmanager
 from constructs import Construct
 
 from besu_stack.besu.extra_data import Protocol
-from besu_stack.constructs.iam import Grantable, policy_document
+from besu_stack.constructs.iam import Grantable
 from besu_stack.constructs.identity import NetworkIdentity
 from besu_stack.constructs.kms import EncryptionKey
 from besu_stack.constructs.python_function import PythonFunction
 from besu_stack.constructs.registry import ValidatorRegistry
 from besu_stack.constructs.secrets_key import ValidatorSecretsKey
 from besu_stack.constructs.state_bucket import SecureBucket
+from besu_stack.lambda_kernel import secret_policy
 
 GENESIS_OBJECT_KEY = "genesis.json"
 STATIC_NODES_OBJECT_KEY = "static-nodes.json"
@@ -35,8 +36,9 @@ class ValidatorKeys(Construct):
       given :meth:`grant_read` may decrypt, and only through Secrets Manager), never rotated (a
       validator key is an identity), recoverable for 30 days after deletion, with an initial
       resource policy that refuses reading or writing the value to every principal but the key
-      Lambda; from the first claim on, the lifecycle hooks own that policy
-      (:meth:`grant_access_control`).
+      Lambda; from the first claim on, the launch hook owns that policy
+      (:meth:`grant_open_access`) and the lifecycle functions withdraw it by deleting it
+      (:meth:`grant_revoke_access`).
     * An artifact bucket (KMS-encrypted, versioned, private, TLS-only) for ``genesis.json`` and
       ``static-nodes.json`` (``artifacts``: grant reading them with its ``grant_read``).
     * The key-generation Lambda and an ``aws_lambda_invocation`` of it, re-run whenever the
@@ -146,27 +148,12 @@ class ValidatorKeys(Construct):
                 f"slot_{slot}_policy",
                 secret_arn=secret.arn,
                 block_public_policy=True,
-                # The initial policy: nobody but the key Lambda (and readers) touches the value.
-                # From the first claim on, the launch hook owns the policy (it opens the secret
-                # to the slot's current instance only), so Terraform must not put this back.
+                # The initial policy: nobody but the key Lambda touches the value. From the
+                # first claim on, the launch hook owns the policy (it opens the secret to the
+                # slot's current instance only), so Terraform must not put this back.
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["policy"]),
-                policy=policy_document(
-                    [
-                        {
-                            "Sid": "OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": [
-                                "secretsmanager:GetSecretValue",
-                                "secretsmanager:PutSecretValue",
-                            ],
-                            "Resource": "*",
-                            "Condition": {
-                                "StringNotEquals": {"aws:PrincipalArn": [self.function.role_arn]}
-                            },
-                        }
-                    ]
-                ),
+                # The key guard every policy the launch hook writes keeps too.
+                policy=secret_policy.initial_policy(self.function.role_arn),
             )
             self.secret_policies.append(policy)
 
@@ -221,18 +208,39 @@ class ValidatorKeys(Construct):
         """
         self.secrets_key.grant_decrypt(grantee, sid=sid)
 
-    def grant_access_control(self, grantee: Grantable) -> None:
-        """Let ``grantee`` (a lifecycle hook) read and write the slot secrets' resource policies.
+    def grant_revoke_access(self, grantee: Grantable) -> None:
+        """Let ``grantee`` (a lifecycle function) read and delete the slot secrets' policies.
 
+        Deleting is how access is withdrawn: a secret without a policy is closed to everyone
+        but the key Lambda (:mod:`besu_stack.lambda_kernel.secret_policy`), so a role that may
+        only delete can withdraw access and never grant it.
+        """
+        grantee.add_to_policy(
+            {
+                "Sid": "RevokeSlotSecretAccess",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:DeleteResourcePolicy",
+                    "secretsmanager:GetResourcePolicy",
+                ],
+                "Resource": self._identity.secrets_arn,
+            }
+        )
+
+    def grant_open_access(self, grantee: Grantable) -> None:
+        """Let ``grantee`` (the launch hook) write the slot secrets' resource policies.
+
+        Secrets Manager has no condition key on a policy's content, so whoever may write a
+        policy may open the secret to anyone: only the launch hook gets this, and
         ``BlockPublicPolicy`` must be on for every write, so no policy it writes can open a
         secret outside the account.
         """
         secrets = self._identity.secrets_arn
         grantee.add_to_policy(
             {
-                "Sid": "SlotSecretAccessPolicies",
+                "Sid": "OpenSlotSecretsToTheirInstance",
                 "Effect": "Allow",
-                "Action": ["secretsmanager:GetResourcePolicy", "secretsmanager:PutResourcePolicy"],
+                "Action": "secretsmanager:PutResourcePolicy",
                 "Resource": secrets,
             }
         )

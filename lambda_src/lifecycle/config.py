@@ -14,6 +14,11 @@ variable                          meaning
 ``PRIVATE_ZONE_ID``               Route 53 private hosted zone id of the stable node names
 ``PRIVATE_ZONE_DOMAIN``           its domain; slot ``i`` is ``validator-<i>.<domain>``
 ``INSTANCE_ROLE_ARN``             the validators' instance role (named in secret policies)
+``KEY_LAMBDA_ROLE_ARN``           the key Lambda's role: with the instance role, the only
+                                  principal every secret policy lets read or write a key
+``SECRET_NAME_PREFIX``            prefix of the slot secrets' names: slot ``i``'s key is
+                                  ``<prefix>/validator-<i>/key``, derived from the slot number
+                                  (never read from the registry)
 ``DATA_VOLUME_KMS_KEY_ID``        customer-managed KMS key (id or ARN) of the data volumes
 ``DATA_VOLUME_SIZE_GIB``          gp3 size in GiB (the ranges of
 ``DATA_VOLUME_IOPS``              :mod:`besu_stack.lambda_kernel.volumes`, which the
@@ -56,13 +61,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from besu_stack.lambda_kernel import volumes
+from besu_stack.lambda_kernel import slots, volumes
 from besu_stack.lambda_kernel.env import EnvReader
 from besu_stack.lambda_kernel.slots import host_name
 
 from .errors import ConfigError
 
 _DEVICE_RE = re.compile(r"/dev/(sd|xvd)[f-p]")
+_ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class LifecycleConfig:
     private_zone_id: str
     private_zone_domain: str
     instance_role_arn: str
+    key_lambda_role_arn: str
+    secret_name_prefix: str
     volume_kms_key_id: str
     volume_size_gib: int
     volume_iops: int
@@ -101,13 +109,20 @@ class LifecycleConfig:
         """The stable DNS name of a slot's node."""
         return host_name(slot, self.private_zone_domain)
 
+    def secret_name(self, slot: int) -> str:
+        """The Secrets Manager name of a slot's node key, derived from the slot number alone."""
+        return slots.secret_name(self.secret_name_prefix, slot)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LifecycleConfig:
         """Read and validate the configuration; raise :class:`ConfigError` naming the variable."""
         read = EnvReader(env, ConfigError)
         role = read.required("INSTANCE_ROLE_ARN")
-        if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", role):
+        if not _ROLE_ARN_RE.fullmatch(role):
             raise ConfigError(f"INSTANCE_ROLE_ARN is not an IAM role ARN: {role!r}")
+        key_lambda_role = read.required("KEY_LAMBDA_ROLE_ARN")
+        if not _ROLE_ARN_RE.fullmatch(key_lambda_role):
+            raise ConfigError(f"KEY_LAMBDA_ROLE_ARN is not an IAM role ARN: {key_lambda_role!r}")
         device = read.text("DATA_VOLUME_DEVICE", "/dev/xvdf")
         if not _DEVICE_RE.fullmatch(device):
             raise ConfigError(
@@ -119,6 +134,8 @@ class LifecycleConfig:
             private_zone_id=read.required("PRIVATE_ZONE_ID"),
             private_zone_domain=read.domain("PRIVATE_ZONE_DOMAIN"),
             instance_role_arn=role,
+            key_lambda_role_arn=key_lambda_role,
+            secret_name_prefix=read.required("SECRET_NAME_PREFIX"),
             volume_kms_key_id=read.required("DATA_VOLUME_KMS_KEY_ID"),
             volume_size_gib=read.whole("DATA_VOLUME_SIZE_GIB", *volumes.SIZE_GIB_RANGE),
             volume_iops=read.whole("DATA_VOLUME_IOPS", *volumes.IOPS_RANGE),

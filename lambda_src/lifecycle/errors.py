@@ -41,3 +41,16 @@ class DuplicateDeliveryError(LifecycleError):
 
 class SlotBeingReleasedError(LifecycleError):
     """No slot is free yet, but a terminating owner is releasing one: retry, do not abandon."""
+
+
+class KeyHeldElsewhereError(LifecycleError):
+    """The slot's secret policy still opens the key to another instance that is not gone.
+
+    The secret's policy is written only by the launch hook, so it is an owner record the
+    registry's other writers cannot forge: a registry saying the slot is free while a live
+    instance can read its key is not trusted (two nodes would sign as one validator).
+    """
+
+
+class ForeignVolumeError(LifecycleError):
+    """The registry names a data volume that is not tagged for the slot and network."""

@@ -8,7 +8,9 @@ Steps (each idempotent, so a retried event resumes where a failed or crashed run
    snapshot when the volume is in another AZ) and record it;
 4. attach the volume (after it is ``available``; never while attached elsewhere);
 5. UPSERT ``validator-<slot>.<domain>`` → the instance's private IP;
-6. let the instance (only) read the slot's secret (the secret's resource policy);
+6. let the instance (only) read the slot's secret (the secret's resource policy; the secret's
+   name derived from the slot number, never from the registry), unless the policy still opens
+   it to another instance that is not gone;
 7. tag the instance with its node configuration (read by the host bootstrap via IMDS);
 8. end the launch lease in the registry;
 9. complete the lifecycle action with ``CONTINUE``.
@@ -22,7 +24,9 @@ so a run never undoes what it did not do itself:
 * when a step fails before the node configuration is published, the run undoes the steps *it*
   did, in reverse order (secret access it granted withdrawn, volume it attached detached,
   volume it created and nobody recorded deleted, slot it claimed released) and completes the
-  action with ``ABANDON`` (Auto Scaling then terminates the instance);
+  action with ``ABANDON`` (Auto Scaling then terminates the instance), unless the instance owns
+  a slot another delivery of its event claimed (the node runs, or another run is setting it
+  up): then the error propagates and the event is retried, never abandoned;
 * once the node configuration is published the host may start Besu, so nothing is undone: the
   error propagates and the event is retried (the run resumes), or the hook times out and the
   termination hook takes the slot back with Besu stopped.
@@ -57,7 +61,9 @@ from .config import LifecycleConfig
 from .errors import (
     ConcurrentUpdateError,
     DuplicateDeliveryError,
+    ForeignVolumeError,
     InstanceGoneError,
+    KeyHeldElsewhereError,
     LifecycleError,
     NoSlotAvailableError,
     SlotBeingReleasedError,
@@ -65,7 +71,17 @@ from .errors import (
 )
 from .events import LAUNCH_TRANSITION, LifecycleAction, parse_lifecycle_action
 from .registry import AVAILABLE, IN_USE, Registry, SlotRecord, error_code
-from .store import GONE_STATES, SUPERSEDED_TAG, InstanceInfo, Stores, VolumeInfo, VolumeSpec
+from .store import (
+    GONE_STATES,
+    NETWORK_TAG,
+    SLOT_TAG,
+    SUPERSEDED_SLOT_TAG,
+    SUPERSEDED_TAG,
+    InstanceInfo,
+    Stores,
+    VolumeInfo,
+    VolumeSpec,
+)
 
 FaultPoint = Callable[[str], None]
 """Called with a step name after each step; tests raise from it to inject failures."""
@@ -87,7 +103,7 @@ SETUP_MARGIN_SECONDS = 20.0
 """Time a launch keeps, after waiting for a release, for its setup calls at ordinary speed."""
 UNDO_CALLS = 6
 """AWS calls of the longest undo: release (scan, update), detach, delete an unrecorded volume
-(or read that it was recorded), withdraw secret access (get policy, put policy). ``tests/lambdas/test_time_budgets.py`` counts
+(or read that it was recorded), withdraw secret access (get policy, delete policy). ``tests/lambdas/test_time_budgets.py`` counts
 them on a real run."""
 COMPLETION_CALLS = 1
 """``CompleteLifecycleAction`` with ``ABANDON``."""
@@ -107,6 +123,9 @@ class _Undo:
     """Compensating actions, run in reverse order when a later step fails."""
 
     actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+    held_by_another_delivery: bool = False
+    """Set by the release step: the instance owns a slot another delivery of its event claimed
+    (a finished launch, or one still in progress), so this run must not abandon it."""
 
     def add(self, name: str, action: Callable[[], object]) -> None:
         self.actions.append((name, action))
@@ -241,6 +260,11 @@ def ensure_volume(
     ``wait_budget`` says how long a restore may still wait for the termination snapshot.
     """
     current = stores.ec2.volume(record.volume_id) if record.volume_id else None
+    if current is not None and not _belongs_to_slot(current, config.network_name, record.slot):
+        raise ForeignVolumeError(
+            f"slot {record.slot}: the registry names volume {current.volume_id}, which is not "
+            f"tagged {NETWORK_TAG}={config.network_name}, {SLOT_TAG}={record.slot}; not using it"
+        )
     if current is not None and current.az == instance.az:
         return record, current
     volume = _adoptable(stores, config, record.slot, instance.az)
@@ -339,12 +363,46 @@ def _attach(
     return True
 
 
+def _refuse_if_key_held_elsewhere(
+    stores: Stores, slot: int, secret: str, holder_arn: str | None, instance_id: str
+) -> None:
+    """Raise :class:`KeyHeldElsewhereError` when the secret still opens to a live instance.
+
+    Only the launch hook writes an owner into a secret policy, and the revokes withdraw it
+    before a slot is released; so a policy naming an instance EC2 still knows as alive (not
+    ``shutting-down`` or ``terminated``) means the registry was changed by someone else, or a
+    revoke failed: the key is not opened to a second node either way.
+    """
+    if holder_arn is None:
+        return
+    holder = holder_arn.rsplit("/", 1)[-1]
+    info = stores.ec2.instance(holder)
+    if info is not None and info.state not in GONE_STATES:
+        raise KeyHeldElsewhereError(
+            f"slot {slot}: secret {secret} still opens to instance {holder} ({info.state}), "
+            f"which is not gone; not opening it to {instance_id} as well"
+        )
+
+
+def _belongs_to_slot(volume: VolumeInfo, network: str, slot: int) -> bool:
+    """Whether ``volume`` is tagged as the slot's data volume (or was, before a cross-AZ move)."""
+    tags = volume.tags
+    return tags.get(NETWORK_TAG) == network and str(slot) in (
+        tags.get(SLOT_TAG),
+        tags.get(SUPERSEDED_SLOT_TAG),
+    )
+
+
 def node_tags(config: LifecycleConfig, record: SlotRecord, volume_id: str) -> dict[str, str]:
-    """The instance tags the host bootstrap reads from IMDS (public data only)."""
+    """The instance tags the host bootstrap reads from IMDS (public data only).
+
+    The secret name is derived from the slot number; the address comes from the registry and is
+    only what the node checks its key against (a wrong one makes the node refuse to start).
+    """
     return {
         f"{TAG_PREFIX}slot": str(record.slot),
         f"{TAG_PREFIX}network": config.network_name,
-        f"{TAG_PREFIX}secret-name": record.secret_name,
+        f"{TAG_PREFIX}secret-name": config.secret_name(record.slot),
         f"{TAG_PREFIX}address": record.address,
         f"{TAG_PREFIX}p2p-host": config.host(record.slot),
         f"{TAG_PREFIX}volume-id": volume_id,
@@ -418,8 +476,12 @@ def _run_launch(
 
     def release() -> None:
         for current in stores.registry.scan():
-            if current.owner_instance_id == instance_id and current.claim_token == token:
+            if current.owner_instance_id != instance_id:
+                continue
+            if current.claim_token == token:
                 stores.registry.release(current, instance_id, int(time.time()))
+            else:
+                undo.held_by_another_delivery = True
 
     undo.add("release slot", release)
     record, claimed_now = claim_slot(
@@ -453,6 +515,22 @@ def _run_launch(
         waited_seconds=waited,
     )
     fault("after_claim")
+
+    secret = config.secret_name(slot)
+    if record.secret_name != secret:
+        # The registry's field is never used: a writer of the registry must not be able to
+        # point this slot at another slot's key. A difference is worth a look.
+        log.error(
+            "the registry names another secret for the slot; ignored",
+            slot=slot,
+            registry_secret_name=record.secret_name,
+            secret_name=secret,
+        )
+    # Before any volume or name moves: a slot the registry calls free while its key still
+    # opens to a live instance is not taken (checked again when the access is granted).
+    held_by = stores.secrets.owner(secret)
+    if held_by != action.instance_arn:
+        _refuse_if_key_held_elsewhere(stores, slot, secret, held_by, instance_id)
 
     def forget_unrecorded(volume_id: str) -> None:
         def delete() -> None:
@@ -489,13 +567,14 @@ def _run_launch(
     log.info("dns name points at instance", slot=slot, name=host, ip=instance.private_ip)
     fault("after_dns")
 
-    if stores.secrets.owner(record.secret_name) != action.instance_arn:
+    current_owner = stores.secrets.owner(secret)
+    if current_owner != action.instance_arn:
+        _refuse_if_key_held_elsewhere(stores, slot, secret, current_owner, instance_id)
         undo.add(
-            "withdraw secret access",
-            lambda: stores.secrets.revoke(record.secret_name, action.instance_arn),
+            "withdraw secret access", lambda: stores.secrets.revoke(secret, action.instance_arn)
         )
-        stores.secrets.put_owner(record.secret_name, action.instance_arn)
-        log.info("secret access granted", slot=slot, secret_name=record.secret_name)
+        stores.secrets.put_owner(secret, action.instance_arn)
+        log.info("secret access granted", slot=slot, secret_name=secret)
     fault("after_secret_access")
 
     tags = node_tags(config, record, volume.volume_id)
@@ -585,6 +664,15 @@ def handle_launch(
         if stores.guard is not None:
             stores.guard.budget = None  # the reserve pays for the undo
         undo.run(log, instance_id=action.instance_id)
+        if undo.held_by_another_delivery:
+            # A duplicate delivery failed (a throttled call, say) while the instance runs, or
+            # is being set up by another delivery: abandoning would terminate it. Retry instead.
+            log.warning(
+                "another delivery of the event holds the instance's slot; not abandoning, "
+                "the event is retried",
+                instance_id=action.instance_id,
+            )
+            raise
         stores.lifecycle.complete(
             action.group_name, action.hook_name, action.token, action.instance_id, "ABANDON"
         )

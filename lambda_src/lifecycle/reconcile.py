@@ -1,11 +1,13 @@
 """The reconciler (scheduled): free slots whose owner vanished, report slots that are stuck.
 
 * An ``in_use`` slot whose owner is gone (EC2 does not know it, or it is ``shutting-down`` or
-  ``terminated``) is released: its secret access withdrawn, its volume detached from the dead
-  owner if still attached, then a write conditional on the item's version and owner. EC2's
-  API is eventually consistent (a new instance may be missing from ``DescribeInstances`` for a
-  while, https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html), so a slot
-  is freed only when it was claimed at least ``MIN_CLAIM_AGE_SECONDS`` ago and its owner was
+  ``terminated``) is released: its secret access withdrawn (the secret's policy deleted if it
+  names that owner; the reconciler may delete a policy, never write one), its volume detached
+  from the dead owner if still attached, then a write conditional on the item's version and
+  owner. EC2's API is eventually consistent (a new instance may be missing from
+  ``DescribeInstances`` for a while,
+  https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html), so a slot is freed
+  only when it was claimed at least ``MIN_CLAIM_AGE_SECONDS`` ago and its owner was
   already seen gone by a run at least ``RECONCILE_CONFIRM_SECONDS`` earlier (the first sighting
   is recorded as ``gone_since``; seeing the owner again clears it).
 * A slot is *stuck* when a launch's lease expired (``lease_expires_at`` in the past: the hook

@@ -9,7 +9,6 @@ error codes the logic branches on into return values; other errors propagate unc
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from besu_stack.lambda_kernel import secret_policy
 from besu_stack.lambda_kernel.aws import CallGuard, aws_client, error_code
 
 from .registry import Registry
@@ -29,8 +29,6 @@ SUPERSEDED_SLOT_TAG = "besu:superseded-slot"
 SUPERSEDED_AT_TAG = "besu:superseded-at"
 SNAPSHOT_SOURCE_TAG = "besu:snapshot"
 TERMINATION_SNAPSHOT = "termination"
-SECRET_POLICY_SID_ALLOW = "OwnerInstanceMayRead"  # noqa: S105 (a policy statement id)
-SECRET_POLICY_SID_DENY = "OnlyTheOwnerInstance"  # noqa: S105 (a policy statement id)
 
 
 @dataclass(frozen=True)
@@ -361,52 +359,17 @@ class Dns:
 class SecretAccess:
     """Which instance may read a slot's secret: the secret's resource policy.
 
-    The policy allows ``secretsmanager:GetSecretValue`` to the validators' instance role only
-    when the request's ``ec2:SourceInstanceARN`` (a property of the instance-profile credentials
-    EC2 delivers) is the owner instance's ARN, and denies the role everything else on the secret.
-    With no owner, the policy denies the role entirely. See docs/replacement.md.
+    A grant writes :func:`~besu_stack.lambda_kernel.secret_policy.owner_policy` (the key guard,
+    and ``GetSecretValue`` for the hosts' role only with the owner's ``ec2:SourceInstanceARN``);
+    a revoke deletes the policy, which leaves the secret closed to everyone but the key Lambda
+    (:mod:`besu_stack.lambda_kernel.secret_policy` says why). Only the launch hook's role may put
+    a policy; every lifecycle role may delete one. See docs/replacement.md.
     """
 
-    def __init__(self, client: Any, role_arn: str) -> None:
+    def __init__(self, client: Any, instance_role_arn: str, key_lambda_role_arn: str) -> None:
         self._client = client
-        self._role_arn = role_arn
-
-    def _policy(self, owner_arn: str | None) -> str:
-        deny: dict[str, Any] = {
-            "Sid": SECRET_POLICY_SID_DENY,
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "secretsmanager:*",
-            "Resource": "*",
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": self._role_arn}},
-        }
-        statements: list[dict[str, Any]] = [deny]
-        if owner_arn is not None:
-            deny["NotAction"] = "secretsmanager:GetSecretValue"
-            del deny["Action"]
-            statements = [
-                {
-                    "Sid": SECRET_POLICY_SID_ALLOW,
-                    "Effect": "Allow",
-                    "Principal": {"AWS": self._role_arn},
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"ec2:SourceInstanceARN": owner_arn}},
-                },
-                deny,
-                {
-                    "Sid": "NotFromOtherInstances",
-                    "Effect": "Deny",
-                    "Principal": {"AWS": "*"},
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": "*",
-                    "Condition": {
-                        "ArnEquals": {"aws:PrincipalArn": self._role_arn},
-                        "StringNotEquals": {"ec2:SourceInstanceARN": owner_arn},
-                    },
-                },
-            ]
-        return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+        self._instance_role_arn = instance_role_arn
+        self._key_lambda_role_arn = key_lambda_role_arn
 
     def owner(self, secret_name: str) -> str | None:
         """The instance ARN the secret's policy lets read it, or ``None``."""
@@ -416,22 +379,7 @@ class SecretAccess:
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
-        text = response.get("ResourcePolicy")
-        if not text:
-            return None
-        try:
-            statements = json.loads(text).get("Statement", [])
-        except (ValueError, AttributeError):
-            return None
-        for statement in statements if isinstance(statements, list) else []:
-            if isinstance(statement, dict) and statement.get("Sid") == SECRET_POLICY_SID_ALLOW:
-                value = (
-                    statement.get("Condition", {})
-                    .get("StringEquals", {})
-                    .get("ec2:SourceInstanceARN")
-                )
-                return value if isinstance(value, str) else None
-        return None
+        return secret_policy.policy_owner(response.get("ResourcePolicy"))
 
     def grant(self, secret_name: str, instance_arn: str) -> bool:
         """Let exactly ``instance_arn`` read the secret (replaces any previous owner).
@@ -446,17 +394,27 @@ class SecretAccess:
 
     def put_owner(self, secret_name: str, instance_arn: str) -> None:
         """Write the policy that lets exactly ``instance_arn`` read the secret."""
+        policy = secret_policy.owner_policy(
+            self._instance_role_arn, self._key_lambda_role_arn, instance_arn
+        )
         self._client.put_resource_policy(
-            SecretId=secret_name, ResourcePolicy=self._policy(instance_arn), BlockPublicPolicy=True
+            SecretId=secret_name, ResourcePolicy=policy, BlockPublicPolicy=True
         )
 
     def revoke(self, secret_name: str, instance_arn: str) -> bool:
-        """Withdraw the access of ``instance_arn`` if it is the owner; ``True`` when withdrawn."""
+        """Withdraw the access of ``instance_arn`` if it is the owner; ``True`` when withdrawn.
+
+        Deletes the policy (never writes one): a newer owner's policy names another instance
+        and is left alone.
+        """
         if self.owner(secret_name) != instance_arn:
             return False
-        self._client.put_resource_policy(
-            SecretId=secret_name, ResourcePolicy=self._policy(None), BlockPublicPolicy=True
-        )
+        try:
+            self._client.delete_resource_policy(SecretId=secret_name)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return True  # the secret is gone: nobody reads it
+            raise
         return True
 
 
@@ -676,7 +634,8 @@ class Stores:
         *,
         table_name: str,
         zone_id: str,
-        role_arn: str,
+        instance_role_arn: str,
+        key_lambda_role_arn: str,
         metric_namespace: str,
         network: str,
         ecs_cluster: str | None,
@@ -701,7 +660,11 @@ class Stores:
             registry=Registry(client("registry", lambda: aws_client("dynamodb")), table_name),
             ec2=Ec2(client("ec2", lambda: aws_client("ec2"))),
             dns=Dns(client("dns", lambda: aws_client("route53")), zone_id),
-            secrets=SecretAccess(client("secrets", lambda: aws_client("secretsmanager")), role_arn),
+            secrets=SecretAccess(
+                client("secrets", lambda: aws_client("secretsmanager")),
+                instance_role_arn,
+                key_lambda_role_arn,
+            ),
             lifecycle=LifecycleActions(client("lifecycle", lambda: aws_client("autoscaling"))),
             metrics=Metrics(
                 client("metrics", lambda: aws_client("cloudwatch")), metric_namespace, network

@@ -7,9 +7,10 @@
    than that stop timeout (120 s);
 3. once no task runs, unmount the data volume on the host through SSM Run Command
    (``sync; umount``): the volume is detached only from an unmounted file system;
-4. for each slot: withdraw its secret access, detach the volume and wait until it is
-   ``available``, snapshot it (the source of a later cross-AZ restore), and release the slot
-   with a write conditional on this instance owning it;
+4. for each slot: withdraw its secret access (delete the secret's policy if it names this
+   instance: a revoke never writes a policy, so it can never open a secret), detach the volume
+   and wait until it is ``available``, snapshot it (the source of a later cross-AZ restore),
+   and release the slot with a write conditional on this instance owning it;
 5. complete the lifecycle action with ``CONTINUE`` (always: termination must proceed).
 
 When Besu could not be stopped or the volume not unmounted in time, the volume is *not*
@@ -64,7 +65,7 @@ def release_slot(
     """
     slot = record.slot
     wait = config.volume_wait_seconds if wait_seconds is None else wait_seconds
-    if stores.secrets.revoke(record.secret_name, instance_arn):
+    if stores.secrets.revoke(config.secret_name(slot), instance_arn):
         log.info("secret access withdrawn", slot=slot, instance_id=instance_id)
     if record.volume_id is not None:
         volume = stores.ec2.volume(record.volume_id)

@@ -42,6 +42,7 @@ NETWORK = "testnet"
 TABLE = "testnet-registry"
 DOMAIN = "testnet.internal"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/testnet-validator"
+KEY_LAMBDA_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/testnet-keygen"
 GROUP = "testnet-validators"
 AZS = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
 SLOTS = 4
@@ -86,7 +87,11 @@ class World:
             registry=Registry(session.client("dynamodb"), TABLE),
             ec2=Ec2(session.client("ec2"), sleep=lambda _: None),
             dns=Dns(session.client("route53"), self.zone_id),
-            secrets=SecretAccess(session.client("secretsmanager"), ROLE_ARN),
+            secrets=SecretAccess(
+                session.client("secretsmanager"),
+                self.config.instance_role_arn,
+                self.config.key_lambda_role_arn,
+            ),
             lifecycle=self.stores.lifecycle,
             metrics=Metrics(session.client("cloudwatch"), "Test", NETWORK),
             containers=None,
@@ -204,6 +209,8 @@ def lifecycle_env(kms_key: str, zone_id: str) -> dict[str, str]:
         "PRIVATE_ZONE_ID": zone_id,
         "PRIVATE_ZONE_DOMAIN": DOMAIN,
         "INSTANCE_ROLE_ARN": ROLE_ARN,
+        "KEY_LAMBDA_ROLE_ARN": KEY_LAMBDA_ROLE_ARN,
+        "SECRET_NAME_PREFIX": NETWORK,
         "DATA_VOLUME_KMS_KEY_ID": kms_key,
         "DATA_VOLUME_SIZE_GIB": "100",
         "DATA_VOLUME_IOPS": "3000",
@@ -284,7 +291,9 @@ def build_world(env: dict[str, str] | None = None) -> World:
         registry=Registry(lambda_clients["dynamodb"], TABLE),
         ec2=Ec2(lambda_clients["ec2"], sleep=lambda _: None),
         dns=Dns(lambda_clients["route53"], zone_id),
-        secrets=SecretAccess(lambda_clients["secretsmanager"], ROLE_ARN),
+        secrets=SecretAccess(
+            lambda_clients["secretsmanager"], config.instance_role_arn, config.key_lambda_role_arn
+        ),
         lifecycle=LifecycleActions(lambda_clients["autoscaling"]),
         metrics=Metrics(lambda_clients["cloudwatch"], "Test", NETWORK),
         containers=None,

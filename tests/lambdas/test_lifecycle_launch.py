@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from besu_stack.lambda_kernel.aws import aws_client
 from lambda_src.lifecycle.launch import handle_launch
+from lambda_src.lifecycle.registry import Registry
 from lambda_src.lifecycle.store import Containers
 from lambda_src.lifecycle.termination import handle_termination
 
-from .lifecycle_fixtures import ACCOUNT, DOMAIN, NETWORK, World, lifecycle_event, world
+from .lifecycle_fixtures import ACCOUNT, DOMAIN, NETWORK, TABLE, World, lifecycle_event, world
 
 pytestmark = pytest.mark.moto
 __all__ = ["world"]
@@ -93,6 +96,41 @@ def test_launch_is_idempotent(world: World) -> None:
     assert second["volume_id"] == first["volume_id"]
     assert len(w.slot_volumes(first["slot"])) == 1
     assert sum(r.owner_instance_id == instance_id for r in w.records()) == 1
+
+
+class _ThrottledOnce:
+    """A DynamoDB client whose first call is throttled (not applied), the rest pass through."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.throttled = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not self.throttled:
+                self.throttled = True
+                error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+                raise ClientError(error, name)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def test_a_failing_duplicate_of_a_finished_launch_is_retried_not_abandoned(world: World) -> None:
+    """The duplicate's registry read is throttled: the node runs (and a duplicate arriving while
+    another delivery still sets it up must not kill it), so the error propagates for a retry
+    instead of an ABANDON, and nothing of the running node is touched."""
+    w = world
+    instance_id = w.launch("eu-west-1a")
+    slot = launch(w, instance_id)["slot"]
+    stores = dataclasses.replace(w.stores, registry=Registry(_ThrottledOnce(w.dynamodb), TABLE))
+    with pytest.raises(ClientError):
+        handle_launch(w.config, stores, w.log, lifecycle_event(instance_id))
+    w.stubber.assert_no_pending_responses()  # no ABANDON was sent
+    assert w.record(slot).owner_instance_id == instance_id
+    assert w.secret_owner(slot) == arn(instance_id)
 
 
 def test_terminated_instance_is_abandoned(world: World) -> None:

@@ -49,6 +49,7 @@ from lambda_src.lifecycle.termination import handle_termination
 from .lifecycle_fixtures import (
     ACCOUNT,
     AZS,
+    KEY_LAMBDA_ROLE_ARN,
     ROLE_ARN,
     SLOTS,
     TABLE,
@@ -151,7 +152,9 @@ class LifecycleModel(RuleBasedStateMachine):
             ec2=Ec2(FaultyClient(w.lambda_clients["ec2"], self.holder), sleep=lambda _: None),
             dns=Dns(FaultyClient(w.lambda_clients["route53"], self.holder), w.zone_id),
             secrets=SecretAccess(
-                FaultyClient(w.lambda_clients["secretsmanager"], self.holder), ROLE_ARN
+                FaultyClient(w.lambda_clients["secretsmanager"], self.holder),
+                ROLE_ARN,
+                KEY_LAMBDA_ROLE_ARN,
             ),
             lifecycle=self.actions,  # type: ignore[arg-type]
         )

@@ -91,6 +91,8 @@ def test_config_defaults() -> None:
         ("NETWORK_NAME", ""),
         ("REGISTRY_TABLE_NAME", " "),
         ("INSTANCE_ROLE_ARN", "testnet-validator"),
+        ("KEY_LAMBDA_ROLE_ARN", "testnet-keygen"),
+        ("SECRET_NAME_PREFIX", ""),
         ("PRIVATE_ZONE_DOMAIN", "not a domain"),
         ("DATA_VOLUME_SIZE_GIB", "0"),
         ("DATA_VOLUME_IOPS", "100"),

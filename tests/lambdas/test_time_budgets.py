@@ -43,7 +43,14 @@ from lambda_src.lifecycle.store import Dns, Ec2, LifecycleActions, SecretAccess,
 from lambda_src.lifecycle.termination import completion_reserve_seconds, handle_termination
 from tests.conftest import StackJson, resources
 
-from .lifecycle_fixtures import ROLE_ARN, TABLE, World, lifecycle_event, world
+from .lifecycle_fixtures import (
+    KEY_LAMBDA_ROLE_ARN,
+    ROLE_ARN,
+    TABLE,
+    World,
+    lifecycle_event,
+    world,
+)
 
 moto_env = pytest.fixture(lambda aws: aws)
 
@@ -108,7 +115,7 @@ def _guarded(w: World, guard: CallGuard) -> Stores:
         registry=Registry(guard.wrap(w.dynamodb), TABLE),
         ec2=Ec2(guard.wrap(w.ec2), sleep=lambda _: None),
         dns=Dns(guard.wrap(w.route53), w.zone_id),
-        secrets=SecretAccess(guard.wrap(w.secretsmanager), ROLE_ARN),
+        secrets=SecretAccess(guard.wrap(w.secretsmanager), ROLE_ARN, KEY_LAMBDA_ROLE_ARN),
         lifecycle=LifecycleActions(guard.wrap(s.lifecycle._client)),
         guard=guard,
     )

@@ -156,10 +156,11 @@ def test_a_host_reads_only_the_secret_the_launch_hook_opened_for_it(
     from lambda_src.lifecycle.store import SecretAccess
 
     role = f"arn:aws:iam::{ACCOUNT}:role/{names['role']}"
+    key_lambda = f"arn:aws:iam::{ACCOUNT}:role/besu-keygen"
     owner = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000a"
     other = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000b"
     client = _RecordingSecrets()
-    SecretAccess(client, role).grant("besu/validator-0/key", owner)
+    SecretAccess(client, role, key_lambda).grant("besu/validator-0/key", owner)
     hook_policy = client.policies["besu/validator-0/key"]
 
     def reads(instance: str, resource_policy: str) -> bool:

@@ -59,7 +59,7 @@ def patterns(default_stack: StackJson) -> list[Any]:
         for r in resources(default_stack, "aws_cloudwatch_event_rule").values()
         if "/monitoring/secret_policy_" in r["//"]["metadata"]["path"]
     ]
-    assert len(rules) == 3
+    assert len(rules) == 4
     return [json.loads(resolve(default_stack, r["event_pattern"])) for r in rules]
 
 
@@ -76,29 +76,43 @@ def _hook_role(stack: StackJson, name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{role['name']}"
 
 
-def test_the_hooks_writing_slot_policies_raise_no_alert(
+def test_the_launch_hook_writing_and_the_hooks_deleting_slot_policies_raise_no_alert(
     patterns: list[Any], default_stack: StackJson
 ) -> None:
+    launch = _role_session(_hook_role(default_stack, "launch"))
+    assert not _alerts(patterns, _event("PutResourcePolicy", "besu/validator-0/key", launch))
     for hook in ("launch", "termination", "reconciler"):
-        role = _hook_role(default_stack, hook)
-        event = _event("PutResourcePolicy", "besu/validator-0/key", _role_session(role))
+        session = _role_session(_hook_role(default_stack, hook))
+        event = _event("DeleteResourcePolicy", "besu/validator-0/key", session)
         assert not _alerts(patterns, event), hook
+
+
+def test_a_revoking_function_writing_a_slot_policy_raises_an_alert(
+    patterns: list[Any], default_stack: StackJson
+) -> None:
+    """The termination hook and the reconciler only ever delete a policy (their IAM allows no
+    PutResourcePolicy either): a write under their roles is someone else's."""
+    for hook in ("termination", "reconciler"):
+        session = _role_session(_hook_role(default_stack, hook))
+        event = _event("PutResourcePolicy", "besu/validator-0/key", session)
+        assert _alerts(patterns, event), hook
 
 
 def test_anyone_else_changing_a_slot_policy_raises_an_alert(patterns: list[Any]) -> None:
     admin = _role_session(f"arn:aws:iam::{ACCOUNT}:role/Administrator")
     arn_id = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-2/key-AbCdEf"
-    assert _alerts(patterns, _event("PutResourcePolicy", "besu/validator-0/key", admin))
-    assert _alerts(patterns, _event("PutResourcePolicy", arn_id, admin))
     user = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/someone"}
-    assert _alerts(patterns, _event("PutResourcePolicy", "besu/validator-0/key", user))
-    assert _alerts(patterns, _event("PutResourcePolicy", "besu/validator-0/key", {"type": "Root"}))
-    assert _alerts(patterns, _event("DeleteResourcePolicy", "besu/validator-1/key", admin))
+    for call in ("PutResourcePolicy", "DeleteResourcePolicy"):
+        assert _alerts(patterns, _event(call, "besu/validator-0/key", admin)), call
+        assert _alerts(patterns, _event(call, arn_id, admin)), call
+        assert _alerts(patterns, _event(call, "besu/validator-0/key", user)), call
+        assert _alerts(patterns, _event(call, "besu/validator-0/key", {"type": "Root"})), call
 
 
 def test_other_secrets_raise_no_alert(patterns: list[Any]) -> None:
     admin = _role_session(f"arn:aws:iam::{ACCOUNT}:role/Administrator")
     assert not _alerts(patterns, _event("PutResourcePolicy", "prod/db-password", admin))
+    assert not _alerts(patterns, _event("DeleteResourcePolicy", "prod/db-password", admin))
 
 
 def test_alerts_go_to_the_alarm_topic_which_admits_only_these_rules(
@@ -109,7 +123,7 @@ def test_alerts_go_to_the_alarm_topic_which_admits_only_these_rules(
         for t in resources(default_stack, "aws_cloudwatch_event_target").values()
         if "/monitoring/secret_policy_" in t["//"]["metadata"]["path"]
     ]
-    assert len(targets) == 3
+    assert len(targets) == 4
     topic_ref = next(
         "${aws_sns_topic." + name + ".arn}" for name in resources(default_stack, "aws_sns_topic")
     )

@@ -13,7 +13,6 @@ grant of its own. Evaluated with ``tests/support/iam_eval.py``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -21,63 +20,24 @@ import pytest
 from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
+from tests.support.slot_secrets import SECRET_ARN, SlotSecrets, role
 
 pytestmark = pytest.mark.synth
 
-SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-1/key-AbCdEf"
 OWNER = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000a"
 OTHER = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000b"
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
-ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-
-
-def _by_path(stack: StackJson, kind: str, suffix: str) -> dict[str, Any]:
-    (found,) = [
-        r for r in resources(stack, kind).values() if r["//"]["metadata"]["path"].endswith(suffix)
-    ]
-    return found
-
-
-def _role(stack: StackJson, suffix: str) -> tuple[str, list[str]]:
-    """(ARN, resolved inline policies) of the role at ``suffix``."""
-    logical = next(
-        name
-        for name, r in resources(stack, "aws_iam_role").items()
-        if r["//"]["metadata"]["path"].endswith(suffix)
-    )
-    arn = resolve(stack, "${aws_iam_role." + logical + ".arn}")
-    policies = [
-        resolve(stack, p["policy"])
-        for p in resources(stack, "aws_iam_role_policy").values()
-        if p["role"] == "${aws_iam_role." + logical + ".id}"
-    ]
-    return arn, policies
 
 
 class World:
-    """The policies of one synthesized network, for one slot secret."""
+    """The policies of one synthesized network, for slot 1's secret, before and after a claim."""
 
     def __init__(self, stack: StackJson) -> None:
-        self.key_policy = resolve(
-            stack, _by_path(stack, "aws_kms_key", "/validator_keys/secrets_key/key")["policy"]
-        )
-        self.key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/validator_keys_secrets_key"
-        self.initial_secret_policy = resolve(
-            stack,
-            _by_path(stack, "aws_secretsmanager_secret_policy", "/slot_1_policy")["policy"],
-        )
-        self.roles = {
-            "key lambda": _role(stack, "/validator_keys/keygen/role"),
-            "host": _role(stack, "/fleet/instance_role"),
-            "health checker": _role(stack, "/health_check/health/role"),
-            "launch hook": _role(stack, "/node_lifecycle/launch/role"),
-            "termination hook": _role(stack, "/node_lifecycle/termination/role"),
-            "admin": (ADMIN, [json.dumps(ALLOW_EVERYTHING)]),
-        }
-        self.hook_secret_policy = self._hook_policy(self.roles["host"][0])
+        self.secrets = SlotSecrets(stack)
+        self.roles = self.secrets.roles
+        self.key_arn = self.secrets.key_arn
+        self.hook_secret_policy = self._hook_policy()
 
-    @staticmethod
-    def _hook_policy(host_role: str) -> str:
+    def _hook_policy(self) -> str:
         """The policy the launch hook writes when it opens slot 1 to ``OWNER``."""
         from lambda_src.lifecycle.store import SecretAccess
 
@@ -91,36 +51,24 @@ class World:
                 # The hook reads the current owner first (its undo withdraws only its grant).
                 return {"ResourcePolicy": written["policy"]} if "policy" in written else {}
 
-        SecretAccess(Client(), host_role).grant("besu/validator-1/key", OWNER)
+        host, key_lambda = self.secrets.arn("host"), self.secrets.arn("key lambda")
+        SecretAccess(Client(), host, key_lambda).grant("besu/validator-1/key", OWNER)
         return written["policy"]
-
-    def _allowed(self, who: str, action: str, resource: str, context: dict[str, str]) -> bool:
-        arn, identity = self.roles[who]
-        secret_policy = self.hook_secret_policy if self.claimed else self.initial_secret_policy
-        request = Request(arn, action, resource, context)
-        if action.startswith("kms:"):
-            return is_allowed(request, Policies(identity=identity, key_policy=self.key_policy))
-        return is_allowed(request, Policies(identity=identity, resource=[secret_policy]))
 
     def can(self, who: str, verb: str, instance: str | None = None, claimed: bool = True) -> bool:
         """Whether ``who`` can ``read`` or ``overwrite`` slot 1's key (both halves)."""
-        self.claimed = claimed
-        context = {"ec2:SourceInstanceARN": instance} if instance else {}
-        api, kms = {
-            "read": ("secretsmanager:GetSecretValue", "kms:Decrypt"),
-            "overwrite": ("secretsmanager:PutSecretValue", "kms:GenerateDataKey"),
-        }[verb]
-        kms_context = {
-            **context,
-            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
-            "kms:EncryptionContext:SecretARN": SECRET,
-        }
-        return self._allowed(who, api, SECRET, context) and self._allowed(
-            who, kms, self.key_arn, kms_context
-        )
+        policy = self.hook_secret_policy if claimed else self.secrets.initial_policy
+        return self.secrets.can(who, verb, policy, instance)
 
     def can_use_key_directly(self, who: str) -> bool:
-        return self._allowed(who, "kms:Decrypt", self.key_arn, {})
+        return self.secrets.can_use_key_directly(who)
+
+    def _allowed(self, who: str, action: str, resource: str, context: dict[str, str]) -> bool:
+        arn, identity = self.roles[who]
+        return is_allowed(
+            Request(arn, action, resource, context),
+            Policies(identity=identity, key_policy=self.secrets.key_policy),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +93,7 @@ def test_before_the_first_claim_no_host_reads_a_key(world: World) -> None:
 
 
 def test_the_health_checker_and_the_hooks_cannot_read_a_key(world: World) -> None:
-    for who in ("health checker", "launch hook", "termination hook"):
+    for who in ("health checker", "launch hook", "termination hook", "reconciler"):
         for claimed in (False, True):
             assert not world.can(who, "read", claimed=claimed), who
             assert not world.can(who, "overwrite", claimed=claimed), who
@@ -177,3 +125,59 @@ def test_the_account_administers_the_key_but_cannot_use_or_grant_it(world: World
     admin_may = world._allowed("admin", "kms:ScheduleKeyDeletion", world.key_arn, {})
     assert admin_may
     assert not world._allowed("admin", "kms:CreateGrant", world.key_arn, {})
+
+
+# --- who may open or close a slot secret (issue 13, item 7) -----------------------------------
+
+
+def test_only_the_launch_hook_may_write_a_slot_secret_policy(world: World) -> None:
+    """Secrets Manager has no condition key on a policy's content: whoever may put a policy may
+    open the secret to anyone. So only the launch hook may, and only with BlockPublicPolicy."""
+    put = "secretsmanager:PutResourcePolicy"
+    launch_arn, launch_identity = world.roles["launch hook"]
+
+    def launch_may_put(block_public: str) -> bool:
+        request = Request(
+            launch_arn,
+            put,
+            SECRET_ARN,
+            {"secretsmanager:BlockPublicPolicy": block_public},
+        )
+        return is_allowed(request, Policies(identity=launch_identity))
+
+    assert launch_may_put("true")
+    assert not launch_may_put("false")
+    for who in ("termination hook", "reconciler", "key lambda", "host", "health checker"):
+        assert not world.secrets.may_call(who, put), who
+
+
+def test_the_lifecycle_functions_may_only_delete_a_slot_secret_policy_to_revoke(
+    world: World,
+) -> None:
+    """A revoke deletes the policy; deleting can only fall back to the closed state."""
+    delete = "secretsmanager:DeleteResourcePolicy"
+    for who in ("launch hook", "termination hook", "reconciler"):
+        assert world.secrets.may_call(who, delete), who
+        assert world.secrets.may_call(who, "secretsmanager:GetResourcePolicy"), who
+    for who in ("key lambda", "host", "health checker"):
+        assert not world.secrets.may_call(who, delete), who
+
+
+def test_no_role_but_the_key_lambdas_reads_a_slot_secret_by_its_own_policy(
+    default_stack: StackJson,
+) -> None:
+    """The premise of revoking by deletion: with no resource policy, identity policies decide in
+    Secrets Manager, so no role of the stack but the key Lambda's may read or write a slot key
+    by its own policy (the DLM role's only attachment, AWS's DLM service-role policy, names no
+    Secrets Manager action)."""
+    key_lambda, _ = role(default_stack, "/validator_keys/keygen/role")
+    for logical in resources(default_stack, "aws_iam_role"):
+        arn = resolve(default_stack, "${aws_iam_role." + logical + ".arn}")
+        policies = [
+            resolve(default_stack, p["policy"])
+            for p in resources(default_stack, "aws_iam_role_policy").values()
+            if p["role"] == "${aws_iam_role." + logical + ".id}"
+        ]
+        for action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"):
+            allowed = is_allowed(Request(arn, action, SECRET_ARN), Policies(identity=policies))
+            assert allowed == (arn == key_lambda), (logical, action)

@@ -23,6 +23,8 @@ LIFECYCLE_ENV = {
     "PRIVATE_ZONE_ID": "Z1",
     "PRIVATE_ZONE_DOMAIN": "testnet.internal",
     "INSTANCE_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+    "KEY_LAMBDA_ROLE_ARN": "arn:aws:iam::123456789012:role/k",
+    "SECRET_NAME_PREFIX": "testnet",
     "DATA_VOLUME_KMS_KEY_ID": "k",
     "DATA_VOLUME_SIZE_GIB": "100",
     "DATA_VOLUME_IOPS": "3000",

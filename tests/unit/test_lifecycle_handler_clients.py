@@ -119,7 +119,8 @@ def _stores(called: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> tuple[S
     stores = Stores.from_boto3(
         table_name="t",
         zone_id="z",
-        role_arn="arn:aws:iam::123456789012:role/r",
+        instance_role_arn="arn:aws:iam::123456789012:role/r",
+        key_lambda_role_arn="arn:aws:iam::123456789012:role/k",
         metric_namespace="n",
         network="net",
         ecs_cluster="c",
