@@ -65,3 +65,42 @@ def test_project_node_is_used_unless_the_user_chose_one(tmp_path: Path) -> None:
     missing: dict[str, str] = {}
     assert use_project_node(missing, tmp_path / "absent") is None
     assert "JSII_NODE" not in missing
+
+
+_TEST_FILE = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?`")
+_SAME_FILE = re.compile(r"`\.\.\.::(\w+)`")
+
+
+def _cited_tests(text: str) -> list[tuple[str, str | None]]:
+    """``(file, test)`` for every test a page cites, in order.
+
+    A page names a test as ```tests/x/test_y.py::test_z``` and then others of the same file as
+    ```...::test_w```; a file may be named alone.
+    """
+    cited: list[tuple[str, str | None]] = []
+    last_file: str | None = None
+    for match in re.finditer(f"{_TEST_FILE.pattern}|{_SAME_FILE.pattern}", text):
+        if match.group(1):
+            last_file = match.group(1)
+            cited.append((last_file, match.group(2)))
+        else:
+            assert last_file is not None, f"`...::{match.group(3)}` before any test file"
+            cited.append((last_file, match.group(3)))
+    return cited
+
+
+def test_every_test_the_docs_cite_exists() -> None:
+    """The security model names the test behind each sentence: a renamed test breaks the claim."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    assert len(_cited_tests(README)) >= 40, "the README's security model cites its tests"
+    missing = []
+    for page in pages:
+        for file, test in _cited_tests(page.read_text(encoding="utf-8")):
+            path = ROOT / file
+            if not path.is_file():
+                missing.append(f"{page.name}: {file}")
+            elif test and not re.search(
+                rf"^\s*def {test}\(", path.read_text(encoding="utf-8"), re.MULTILINE
+            ):
+                missing.append(f"{page.name}: {file}::{test}")
+    assert missing == []
