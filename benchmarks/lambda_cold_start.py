@@ -64,6 +64,7 @@ PLACEHOLDERS = {
 }
 _CONTAINS = re.compile(r"contains\((\[[^\]]*\]), (\"[^\"]*\")\) \? (\w+) : (\w+)")
 """``contains([...], "value") ? a : b`` once the variables are replaced by their defaults."""
+ROLE_ARN_PLACEHOLDER = "arn:aws:iam::123456789012:role/besu-placeholder"
 _TOKEN = re.compile(r"\$\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 
 
@@ -97,6 +98,9 @@ def _resolve(expression: str, variables: dict[str, Any]) -> str:
         )
         return json.dumps(json.loads(body.replace(" = ", ": ")))
     attribute = expression.rsplit(".", 1)[-1]
+    if expression.startswith("aws_iam_role.") and attribute == "arn":
+        # The functions check that a role ARN is one (KEY_LAMBDA_ROLE_ARN, INSTANCE_ROLE_ARN).
+        return ROLE_ARN_PLACEHOLDER
     return PLACEHOLDERS[attribute]
 
 
