@@ -50,7 +50,8 @@ the secret had, so it is not guarded.
   (``tests/lambdas/test_secret_access_states.py`` evaluates every state). What no policy can
   stop here is an administrator's ``UpdateSecret`` with a value and a KMS key of their own:
   that replaces the key (it never reveals the old one; the node then fails closed, its
-  address no longer the registry's).
+  address no longer the registry's), and an EventBridge rule on the CloudTrail event alerts
+  (``besu_stack/constructs/monitoring.py``, ``secret_value_event_patterns``).
 
 Revoking by deletion is what lets the termination hook and the reconciler hold
 ``secretsmanager:DeleteResourcePolicy`` without ``PutResourcePolicy``: Secrets Manager has no

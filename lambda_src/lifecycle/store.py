@@ -362,7 +362,7 @@ class SecretAccess:
     A grant writes :func:`~besu_stack.lambda_kernel.secret_policy.owner_policy` (the key guard,
     and ``GetSecretValue`` for the hosts' role only with the owner's ``ec2:SourceInstanceARN``);
     a revoke deletes the policy, which leaves the key unreadable to everyone but the key Lambda
-    (:mod:`besu_stack.lambda_kernel.secret_policy` says why, and what it leaves open). Only the launch hook's role may put
+    (:mod:`besu_stack.lambda_kernel.secret_policy` says why, and what an alert covers there). Only the launch hook's role may put
     a policy; every lifecycle role may delete one. See docs/replacement.md.
     """
 

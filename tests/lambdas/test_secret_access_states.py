@@ -14,7 +14,8 @@ Wherever a policy exists, nobody but the key Lambda reads, overwrites (``PutSecr
 a KMS key of their own (``UpdateSecret`` with ``KmsKeyId``), moves ``AWSCURRENT`` or
 replicates it; Terraform's description-only ``UpdateSecret`` stays allowed to the
 administrator. Where none exists (after a revoke) the administrator's replacement with their
-own KMS key and a label move succeed: no policy is there to refuse them (the residual risk).
+own KMS key and a label move succeed (no policy is there to refuse them: the residual risk), and
+the synthesized alert rules match the CloudTrail event of each.
 
 The policies the hooks write name no secret (``Resource: *``), so evaluating them for the
 synthesized network's slot-1 secret ARN is what AWS would do with them there.
@@ -32,9 +33,12 @@ from lambda_src.lifecycle.launch import handle_launch
 from lambda_src.lifecycle.reconcile import reconcile
 from lambda_src.lifecycle.termination import handle_termination
 from tests.conftest import StackJson
+from tests.support.event_patterns import alerts, cloudtrail_event, role_session, rule_patterns
 from tests.support.slot_secrets import (
     FILLED,
+    OWN_KEY_ARN,
     OWN_KEY_SPELLINGS,
+    SECRET_ARN,
     SlotSecrets,
     function_environment,
 )
@@ -50,6 +54,11 @@ SERVICES = ("health checker", "launch hook", "termination hook", "reconciler", "
 @pytest.fixture(scope="module")
 def secrets(default_stack: StackJson) -> SlotSecrets:
     return SlotSecrets(default_stack)
+
+
+@pytest.fixture(scope="module")
+def value_alerts(default_stack: StackJson) -> list[Any]:
+    return rule_patterns(default_stack, "secret_value")
 
 
 @pytest.fixture
@@ -83,9 +92,11 @@ class State:
     owner: str | None
 
 
-def _assert_closed(secrets: SlotSecrets, state: State, instances: list[str]) -> None:
+def _assert_closed(
+    secrets: SlotSecrets, state: State, instances: list[str], value_alerts: list[Any]
+) -> None:
     """Only the key Lambda reads and overwrites; of the hosts, only the owner reads. Where a
-    policy exists nobody else replaces or moves the key."""
+    policy exists nobody else replaces or moves the key; where none does, doing so alerts."""
     step, policy = state.step, state.policy
     assert secrets.can("key lambda", "read", policy), step
     assert secrets.can("key lambda", "overwrite", policy), step
@@ -120,13 +131,21 @@ def _assert_closed(secrets: SlotSecrets, state: State, instances: list[str]) -> 
         for verb in ("read", "overwrite", "update", "replicate"):
             assert not secrets.kms_allows("admin", verb), (step, verb)
         # ...except where the secrets key takes no part: a value under a KMS key of the
-        # administrator's own, or a label move. That replaces the key; it never reveals it.
+        # administrator's own, or a label move. That replaces the key (never reveals it) and
+        # is seen: the alert rules match the CloudTrail event of each.
         assert secrets.can_replace_with_own_key("admin", policy), step
         assert secrets.can("admin", "move", policy), step
+        admin = role_session(secrets.arn("admin"))
+        for call, parameters in (
+            ("UpdateSecret", {"kmsKeyId": OWN_KEY_ARN}),
+            ("UpdateSecretVersionStage", {"versionStage": "AWSCURRENT"}),
+        ):
+            event = cloudtrail_event(call, SECRET_ARN, admin, parameters)
+            assert alerts(value_alerts, event), (step, call)
 
 
 def test_a_slot_secret_is_closed_to_all_but_the_key_lambda_and_its_owner_in_every_state(
-    synthesized_world: World, secrets: SlotSecrets
+    synthesized_world: World, secrets: SlotSecrets, value_alerts: list[Any]
 ) -> None:
     w = synthesized_world
     config = w.config
@@ -190,7 +209,7 @@ def test_a_slot_secret_is_closed_to_all_but_the_key_lambda_and_its_owner_in_ever
     instances = [neighbour, first, replacement, abandoned]
     assert [s.policy is None for s in states] == [False, False, True, False, False, True, True]
     for state in states:
-        _assert_closed(secrets, state, instances)
+        _assert_closed(secrets, state, instances, value_alerts)
     # Slot 0 was never touched by slot 1's events: its owner still reads it, and only it.
     neighbours = replace(states[0], step="slot 0 throughout", policy=policy(0), owner=neighbour)
-    _assert_closed(secrets, neighbours, instances)
+    _assert_closed(secrets, neighbours, instances, value_alerts)
