@@ -34,17 +34,51 @@ kms:GenerateDataKey*."""
 
 @dataclass(frozen=True)
 class SecretPolicyWatch:
-    """Which secrets' resource policies to watch, and who may change them without an alert.
+    """Which secrets to watch, and who may change their policies or values without an alert.
 
     ``secret_name_prefix`` starts every watched secret's name (``<network>/validator-``);
     ``writer_role_arns`` are the roles whose ``PutResourcePolicy`` is expected (the launch
     hook), ``revoker_role_arns`` those whose ``DeleteResourcePolicy`` is (the lifecycle
-    functions: a revoke deletes the policy).
+    functions: a revoke deletes the policy), ``value_writer_role_arns`` those whose changes of
+    the value are (the key Lambda; by default none, so every change alerts).
     """
 
     secret_name_prefix: str
     writer_role_arns: Sequence[str]
     revoker_role_arns: Sequence[str]
+    value_writer_role_arns: Sequence[str] = ()
+
+
+def _cloudtrail_pattern(
+    event_names: Sequence[str], secret_id: Sequence[Mapping[str, str]], identity: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A CloudTrail "AWS API Call" pattern of Secrets Manager calls on the watched secrets."""
+    return {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": list(event_names),
+            "requestParameters": {"secretId": list(secret_id)},
+            "userIdentity": dict(identity),
+        },
+    }
+
+
+_NON_ROLE: dict[str, Any] = {"type": [{"anything-but": ["AssumedRole"]}]}
+"""A caller that is not a role session (a user, root): ``anything-but`` matches only a present
+field, and every CloudTrail ``userIdentity`` has a ``type``."""
+
+
+def _other_role(roles: Sequence[str]) -> dict[str, Any]:
+    """A role session whose role is not one of ``roles`` (any role session when empty)."""
+    if not roles:
+        return {"type": ["AssumedRole"]}
+    return {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": sorted(roles)}]}}}
+
+
+def _secret_ids(watch: SecretPolicyWatch, secret_arn_prefix: str) -> list[dict[str, str]]:
+    return [{"prefix": watch.secret_name_prefix}, {"prefix": secret_arn_prefix}]
 
 
 def secret_policy_event_patterns(
@@ -64,32 +98,55 @@ def secret_policy_event_patterns(
     * ``delete_by_other_role``: ``DeleteResourcePolicy`` by a role session whose role is not a
       revoker.
     """
-    secret_id = [{"prefix": watch.secret_name_prefix}, {"prefix": secret_arn_prefix}]
+    secret_id = _secret_ids(watch, secret_arn_prefix)
 
     def pattern(event_name: str, identity: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "source": ["aws.secretsmanager"],
-            "detail-type": ["AWS API Call via CloudTrail"],
-            "detail": {
-                "eventSource": ["secretsmanager.amazonaws.com"],
-                "eventName": [event_name],
-                "requestParameters": {"secretId": secret_id},
-                "userIdentity": dict(identity),
-            },
-        }
+        return _cloudtrail_pattern([event_name], secret_id, identity)
 
-    def other_role(roles: Sequence[str]) -> dict[str, Any]:
-        if not roles:  # no role is expected to make this call: every role session alerts
-            return {"type": ["AssumedRole"]}
-        return {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": sorted(roles)}]}}}
-
-    non_role = {"type": [{"anything-but": ["AssumedRole"]}]}
     return {
-        "put_by_non_role": pattern("PutResourcePolicy", non_role),
-        "put_by_other_role": pattern("PutResourcePolicy", other_role(watch.writer_role_arns)),
-        "delete_by_non_role": pattern("DeleteResourcePolicy", non_role),
+        "put_by_non_role": pattern("PutResourcePolicy", _NON_ROLE),
+        "put_by_other_role": pattern("PutResourcePolicy", _other_role(watch.writer_role_arns)),
+        "delete_by_non_role": pattern("DeleteResourcePolicy", _NON_ROLE),
         "delete_by_other_role": pattern(
-            "DeleteResourcePolicy", other_role(watch.revoker_role_arns)
+            "DeleteResourcePolicy", _other_role(watch.revoker_role_arns)
+        ),
+    }
+
+
+VALUE_CHANGE_EVENTS: tuple[str, ...] = (
+    "PutSecretValue",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+)
+"""The Secrets Manager calls that can change which key a slot secret's current version holds:
+writing a version (``PutSecretValue``; ``UpdateSecret`` with a value) or pointing
+``AWSCURRENT`` at another one (``UpdateSecretVersionStage``)."""
+
+
+def secret_value_event_patterns(
+    watch: SecretPolicyWatch, secret_arn_prefix: str
+) -> dict[str, dict[str, Any]]:
+    """EventBridge patterns (by rule key) of the slot-secret value changes that alert.
+
+    Where a slot secret has no resource policy (after a revoke) nothing refuses an
+    administrator's ``UpdateSecret`` with a value and a KMS key of their own
+    (:mod:`besu_stack.lambda_kernel.secret_policy`); these rules make it seen. Every call of
+    :data:`VALUE_CHANGE_EVENTS` alerts, by anything but a role session (``by_non_role``) or by
+    a role session whose role is not a value writer (``by_other_role``), with or without a
+    value in the request: Secrets Manager's API reference says only that ``SecretString`` and
+    ``SecretBinary`` are kept out of its CloudTrail entries ("Do not include sensitive
+    information in request parameters except SecretBinary or SecretString because it might be
+    logged", https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html),
+    not whether their names stay, and no AWS page shows the ``requestParameters`` of an
+    ``UpdateSecret`` event, so a filter on those fields could miss the very call it is for. The
+    cost: a description-only ``UpdateSecret`` (Terraform changing a slot secret's description)
+    alerts too.
+    """
+    secret_id = _secret_ids(watch, secret_arn_prefix)
+    return {
+        "by_non_role": _cloudtrail_pattern(VALUE_CHANGE_EVENTS, secret_id, _NON_ROLE),
+        "by_other_role": _cloudtrail_pattern(
+            VALUE_CHANGE_EVENTS, secret_id, _other_role(watch.value_writer_role_arns)
         ),
     }
 
@@ -292,9 +349,10 @@ class Monitoring(Construct):
                                 "Condition": {
                                     "StringEquals": {"aws:SourceAccount": platform.account_id},
                                     "ArnLike": {
-                                        "aws:SourceArn": platform.arn(
-                                            "events", f"rule/{naming.name('secret-policy')}-*"
-                                        )
+                                        "aws:SourceArn": [
+                                            platform.arn("events", f"rule/{naming.name(kind)}-*")
+                                            for kind in ("secret-policy", "secret-value")
+                                        ]
                                     },
                                 },
                             }
@@ -332,23 +390,39 @@ class Monitoring(Construct):
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
         self.alarm_names: dict[str, str] = {}
         self.secret_policy_rules: dict[str, CloudwatchEventRule] = {}
+        self.secret_value_rules: dict[str, CloudwatchEventRule] = {}
         if secret_policy_watch is not None:
-            patterns = secret_policy_event_patterns(
-                secret_policy_watch,
-                platform.arn("secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"),
+            arn_prefix = platform.arn(
+                "secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"
             )
-            for rule_key, event_pattern in patterns.items():
-                rule = CloudwatchEventRule(
-                    self,
-                    f"secret_policy_{rule_key}",
-                    name=naming.name("secret-policy", rule_key.replace("_", "-")),
-                    description="A validator secret's resource policy changed outside the hooks",
-                    event_pattern=json.dumps(event_pattern, sort_keys=True),
-                )
-                CloudwatchEventTarget(
-                    self, f"secret_policy_{rule_key}_alert", rule=rule.name, arn=self.topic.arn
-                )
-                self.secret_policy_rules[rule_key] = rule
+            watched = (
+                (
+                    "secret_policy",
+                    secret_policy_event_patterns(secret_policy_watch, arn_prefix),
+                    "A validator secret's resource policy changed outside the hooks",
+                    self.secret_policy_rules,
+                ),
+                (
+                    "secret_value",
+                    secret_value_event_patterns(secret_policy_watch, arn_prefix),
+                    "A validator secret's value, current version or description changed "
+                    "outside the key Lambda",
+                    self.secret_value_rules,
+                ),
+            )
+            for kind, patterns, description, rules in watched:
+                for rule_key, event_pattern in patterns.items():
+                    rule = CloudwatchEventRule(
+                        self,
+                        f"{kind}_{rule_key}",
+                        name=naming.name(kind.replace("_", "-"), rule_key.replace("_", "-")),
+                        description=description,
+                        event_pattern=json.dumps(event_pattern, sort_keys=True),
+                    )
+                    CloudwatchEventTarget(
+                        self, f"{kind}_{rule_key}_alert", rule=rule.name, arn=self.topic.arn
+                    )
+                    rules[rule_key] = rule
 
         def alarm(
             key: str,

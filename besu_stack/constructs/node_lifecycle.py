@@ -136,6 +136,7 @@ class NodeLifecycle(Construct):
             "PRIVATE_ZONE_DOMAIN": node_domain,
             "INSTANCE_ROLE_ARN": fleet.instance_role_arn,
             "KEY_LAMBDA_ROLE_ARN": keys.key_lambda_role_arn,
+            "SECRETS_KEY_ARN": keys.secrets_key.key_arn,
             "SECRET_NAME_PREFIX": identity.network_name,
             "DATA_VOLUME_KMS_KEY_ID": key.key_arn,
             "DATA_VOLUME_SIZE_GIB": Token.as_string(data_volume.size_gib),

@@ -153,7 +153,9 @@ class ValidatorKeys(Construct):
                 # slot's current instance only), so Terraform must not put this back.
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["policy"]),
                 # The key guard every policy the launch hook writes keeps too.
-                policy=secret_policy.initial_policy(self.function.role_arn),
+                policy=secret_policy.initial_policy(
+                    self.function.role_arn, self.secrets_key.key_arn
+                ),
             )
             self.secret_policies.append(policy)
 

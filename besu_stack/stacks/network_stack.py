@@ -215,11 +215,12 @@ class BesuNetworkStack(TerraformStack):
             alarm_email=inputs.string("alarm_email"),
             unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
             # The launch hook opens the slot secrets, the lifecycle functions close them (by
-            # deleting the policy); any other change alerts.
+            # deleting the policy), the key Lambda writes their values; any other change alerts.
             secret_policy_watch=SecretPolicyWatch(
                 secret_name_prefix=identity.secret_name_prefix,
                 writer_role_arns=lifecycle.policy_writer_role_arns,
                 revoker_role_arns=lifecycle.policy_revoker_role_arns,
+                value_writer_role_arns=[keys.key_lambda_role_arn],
             ),
         )
 

@@ -16,6 +16,8 @@ variable                          meaning
 ``INSTANCE_ROLE_ARN``             the validators' instance role (named in secret policies)
 ``KEY_LAMBDA_ROLE_ARN``           the key Lambda's role: with the instance role, the only
                                   principal every secret policy lets read or write a key
+``SECRETS_KEY_ARN``               the ARN of the slot secrets' KMS key: the only key every
+                                  secret policy lets ``UpdateSecret`` name
 ``SECRET_NAME_PREFIX``            prefix of the slot secrets' names: slot ``i``'s key is
                                   ``<prefix>/validator-<i>/key``, derived from the slot number
                                   (never read from the registry)
@@ -69,6 +71,7 @@ from .errors import ConfigError
 
 _DEVICE_RE = re.compile(r"/dev/(sd|xvd)[f-p]")
 _ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+_KMS_KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class LifecycleConfig:
     private_zone_domain: str
     instance_role_arn: str
     key_lambda_role_arn: str
+    secrets_key_arn: str
     secret_name_prefix: str
     volume_kms_key_id: str
     volume_size_gib: int
@@ -123,6 +127,10 @@ class LifecycleConfig:
         key_lambda_role = read.required("KEY_LAMBDA_ROLE_ARN")
         if not _ROLE_ARN_RE.fullmatch(key_lambda_role):
             raise ConfigError(f"KEY_LAMBDA_ROLE_ARN is not an IAM role ARN: {key_lambda_role!r}")
+        secrets_key = read.required("SECRETS_KEY_ARN")
+        if not _KMS_KEY_ARN_RE.fullmatch(secrets_key):
+            # A policy compares the request's key with this ARN: an id or alias never matches.
+            raise ConfigError(f"SECRETS_KEY_ARN is not a KMS key ARN: {secrets_key!r}")
         device = read.text("DATA_VOLUME_DEVICE", "/dev/xvdf")
         if not _DEVICE_RE.fullmatch(device):
             raise ConfigError(
@@ -135,6 +143,7 @@ class LifecycleConfig:
             private_zone_domain=read.domain("PRIVATE_ZONE_DOMAIN"),
             instance_role_arn=role,
             key_lambda_role_arn=key_lambda_role,
+            secrets_key_arn=secrets_key,
             secret_name_prefix=read.required("SECRET_NAME_PREFIX"),
             volume_kms_key_id=read.required("DATA_VOLUME_KMS_KEY_ID"),
             volume_size_gib=read.whole("DATA_VOLUME_SIZE_GIB", *volumes.SIZE_GIB_RANGE),

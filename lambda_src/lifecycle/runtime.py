@@ -20,6 +20,7 @@ def load(called: Collection[str] = STORE_NAMES) -> tuple[LifecycleConfig, Stores
         zone_id=config.private_zone_id,
         instance_role_arn=config.instance_role_arn,
         key_lambda_role_arn=config.key_lambda_role_arn,
+        secrets_key_arn=config.secrets_key_arn,
         metric_namespace=config.metric_namespace,
         network=config.network_name,
         ecs_cluster=config.ecs_cluster_name,

@@ -361,15 +361,18 @@ class SecretAccess:
 
     A grant writes :func:`~besu_stack.lambda_kernel.secret_policy.owner_policy` (the key guard,
     and ``GetSecretValue`` for the hosts' role only with the owner's ``ec2:SourceInstanceARN``);
-    a revoke deletes the policy, which leaves the secret closed to everyone but the key Lambda
-    (:mod:`besu_stack.lambda_kernel.secret_policy` says why). Only the launch hook's role may put
+    a revoke deletes the policy, which leaves the key unreadable to everyone but the key Lambda
+    (:mod:`besu_stack.lambda_kernel.secret_policy` says why, and what an alert covers there). Only the launch hook's role may put
     a policy; every lifecycle role may delete one. See docs/replacement.md.
     """
 
-    def __init__(self, client: Any, instance_role_arn: str, key_lambda_role_arn: str) -> None:
+    def __init__(
+        self, client: Any, instance_role_arn: str, key_lambda_role_arn: str, secrets_key_arn: str
+    ) -> None:
         self._client = client
         self._instance_role_arn = instance_role_arn
         self._key_lambda_role_arn = key_lambda_role_arn
+        self._secrets_key_arn = secrets_key_arn
 
     def owner(self, secret_name: str) -> str | None:
         """The instance ARN the secret's policy lets read it, or ``None``."""
@@ -395,7 +398,7 @@ class SecretAccess:
     def put_owner(self, secret_name: str, instance_arn: str) -> None:
         """Write the policy that lets exactly ``instance_arn`` read the secret."""
         policy = secret_policy.owner_policy(
-            self._instance_role_arn, self._key_lambda_role_arn, instance_arn
+            self._instance_role_arn, self._key_lambda_role_arn, instance_arn, self._secrets_key_arn
         )
         self._client.put_resource_policy(
             SecretId=secret_name, ResourcePolicy=policy, BlockPublicPolicy=True
@@ -636,6 +639,7 @@ class Stores:
         zone_id: str,
         instance_role_arn: str,
         key_lambda_role_arn: str,
+        secrets_key_arn: str,
         metric_namespace: str,
         network: str,
         ecs_cluster: str | None,
@@ -664,6 +668,7 @@ class Stores:
                 client("secrets", lambda: aws_client("secretsmanager")),
                 instance_role_arn,
                 key_lambda_role_arn,
+                secrets_key_arn,
             ),
             lifecycle=LifecycleActions(client("lifecycle", lambda: aws_client("autoscaling"))),
             metrics=Metrics(

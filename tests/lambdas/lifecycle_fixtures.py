@@ -43,6 +43,7 @@ TABLE = "testnet-registry"
 DOMAIN = "testnet.internal"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/testnet-validator"
 KEY_LAMBDA_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/testnet-keygen"
+SECRETS_KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 GROUP = "testnet-validators"
 AZS = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
 SLOTS = 4
@@ -91,6 +92,7 @@ class World:
                 session.client("secretsmanager"),
                 self.config.instance_role_arn,
                 self.config.key_lambda_role_arn,
+                self.config.secrets_key_arn,
             ),
             lifecycle=self.stores.lifecycle,
             metrics=Metrics(session.client("cloudwatch"), "Test", NETWORK),
@@ -210,6 +212,7 @@ def lifecycle_env(kms_key: str, zone_id: str) -> dict[str, str]:
         "PRIVATE_ZONE_DOMAIN": DOMAIN,
         "INSTANCE_ROLE_ARN": ROLE_ARN,
         "KEY_LAMBDA_ROLE_ARN": KEY_LAMBDA_ROLE_ARN,
+        "SECRETS_KEY_ARN": SECRETS_KEY_ARN,
         "SECRET_NAME_PREFIX": NETWORK,
         "DATA_VOLUME_KMS_KEY_ID": kms_key,
         "DATA_VOLUME_SIZE_GIB": "100",
@@ -292,7 +295,10 @@ def build_world(env: dict[str, str] | None = None) -> World:
         ec2=Ec2(lambda_clients["ec2"], sleep=lambda _: None),
         dns=Dns(lambda_clients["route53"], zone_id),
         secrets=SecretAccess(
-            lambda_clients["secretsmanager"], config.instance_role_arn, config.key_lambda_role_arn
+            lambda_clients["secretsmanager"],
+            config.instance_role_arn,
+            config.key_lambda_role_arn,
+            config.secrets_key_arn,
         ),
         lifecycle=LifecycleActions(lambda_clients["autoscaling"]),
         metrics=Metrics(lambda_clients["cloudwatch"], "Test", NETWORK),

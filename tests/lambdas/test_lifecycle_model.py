@@ -51,6 +51,7 @@ from .lifecycle_fixtures import (
     AZS,
     KEY_LAMBDA_ROLE_ARN,
     ROLE_ARN,
+    SECRETS_KEY_ARN,
     SLOTS,
     TABLE,
     World,
@@ -155,6 +156,7 @@ class LifecycleModel(RuleBasedStateMachine):
                 FaultyClient(w.lambda_clients["secretsmanager"], self.holder),
                 ROLE_ARN,
                 KEY_LAMBDA_ROLE_ARN,
+                SECRETS_KEY_ARN,
             ),
             lifecycle=self.actions,  # type: ignore[arg-type]
         )

@@ -92,6 +92,7 @@ def test_config_defaults() -> None:
         ("REGISTRY_TABLE_NAME", " "),
         ("INSTANCE_ROLE_ARN", "testnet-validator"),
         ("KEY_LAMBDA_ROLE_ARN", "testnet-keygen"),
+        ("SECRETS_KEY_ARN", "alias/testnet-validator-keys"),
         ("SECRET_NAME_PREFIX", ""),
         ("PRIVATE_ZONE_DOMAIN", "not a domain"),
         ("DATA_VOLUME_SIZE_GIB", "0"),

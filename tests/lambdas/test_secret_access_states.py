@@ -9,6 +9,14 @@ synthesized identity policies and the secrets key's policy (``tests/support/slot
 another slot's instance, an instance that never owned the slot, the health checker, the three
 lifecycle functions, and an account administrator whose identity policy allows everything.
 
+Wherever a policy exists, nobody but the key Lambda reads, overwrites (``PutSecretValue``, or
+``UpdateSecret`` with a value under the secret's own key), replaces the key with a value under
+a KMS key of their own (``UpdateSecret`` with ``KmsKeyId``), moves ``AWSCURRENT`` or
+replicates it; Terraform's description-only ``UpdateSecret`` stays allowed to the
+administrator. Where none exists (after a revoke) the administrator's replacement with their
+own KMS key and a label move succeed (no policy is there to refuse them: the residual risk), and
+the synthesized alert rules match the CloudTrail event of each.
+
 The policies the hooks write name no secret (``Resource: *``), so evaluating them for the
 synthesized network's slot-1 secret ARN is what AWS would do with them there.
 """
@@ -25,7 +33,15 @@ from lambda_src.lifecycle.launch import handle_launch
 from lambda_src.lifecycle.reconcile import reconcile
 from lambda_src.lifecycle.termination import handle_termination
 from tests.conftest import StackJson
-from tests.support.slot_secrets import SlotSecrets, function_environment
+from tests.support.event_patterns import alerts, cloudtrail_event, role_session, rule_patterns
+from tests.support.slot_secrets import (
+    FILLED,
+    OWN_KEY_ARN,
+    OWN_KEY_SPELLINGS,
+    SECRET_ARN,
+    SlotSecrets,
+    function_environment,
+)
 
 from .lifecycle_fixtures import ACCOUNT, AZS, World, build_world, lifecycle_event, secret_name
 
@@ -40,6 +56,11 @@ def secrets(default_stack: StackJson) -> SlotSecrets:
     return SlotSecrets(default_stack)
 
 
+@pytest.fixture(scope="module")
+def value_alerts(default_stack: StackJson) -> list[Any]:
+    return rule_patterns(default_stack, "secret_value")
+
+
 @pytest.fixture
 def synthesized_world(aws: str, default_stack: StackJson) -> Iterator[World]:
     """A moto world whose lifecycle configuration names the synthesized network's roles."""
@@ -47,7 +68,7 @@ def synthesized_world(aws: str, default_stack: StackJson) -> Iterator[World]:
         function_environment(default_stack, f"/node_lifecycle/{name}/function")
         for name in FUNCTIONS
     ]
-    names = ("INSTANCE_ROLE_ARN", "KEY_LAMBDA_ROLE_ARN")
+    names = ("INSTANCE_ROLE_ARN", "KEY_LAMBDA_ROLE_ARN", "SECRETS_KEY_ARN")
     roles = {name: envs[0][name] for name in names}
     assert all({name: env[name] for name in names} == roles for env in envs)
     # The hooks derive each slot's secret name as the key Lambda does.
@@ -71,33 +92,60 @@ class State:
     owner: str | None
 
 
-def _assert_closed(secrets: SlotSecrets, state: State, instances: list[str]) -> None:
-    """Only the key Lambda reads and overwrites; of the hosts, only the owner reads."""
+def _assert_closed(
+    secrets: SlotSecrets, state: State, instances: list[str], value_alerts: list[Any]
+) -> None:
+    """Only the key Lambda reads and overwrites; of the hosts, only the owner reads. Where a
+    policy exists nobody else replaces or moves the key; where none does, doing so alerts."""
     step, policy = state.step, state.policy
     assert secrets.can("key lambda", "read", policy), step
     assert secrets.can("key lambda", "overwrite", policy), step
     for who in SERVICES:
-        assert not secrets.can(who, "read", policy), (step, who)
-        assert not secrets.can(who, "overwrite", policy), (step, who)
+        for verb in ("read", "overwrite", "update", "replicate"):
+            assert not secrets.can(who, verb, policy), (step, who, verb)
     for instance in instances:
         reads = secrets.can("host", "read", policy, _arn(instance))
         assert reads == (instance == state.owner), (step, instance)
-        assert not secrets.can("host", "overwrite", policy, _arn(instance)), (step, instance)
+        for verb in ("overwrite", "update", "move", "replicate"):
+            assert not secrets.can("host", verb, policy, _arn(instance)), (step, instance, verb)
+        assert not secrets.can_replace_with_own_key("host", policy), (step, instance)
     assert not secrets.can("host", "read", policy), step  # role credentials of no instance
+    # Terraform, applying as an administrator, may still change a description.
+    assert secrets.may_update_metadata("admin", policy, None), step
+    assert secrets.may_update_metadata("admin", policy, secrets.key_arn), step
     if policy is not None:
         # The policy holds by itself: Secrets Manager already refuses the administrator.
-        for verb in ("read", "overwrite"):
+        for verb in ("read", "overwrite", "move", "replicate"):
             assert not secrets.secrets_manager_allows("admin", verb, policy), (step, verb)
+        for spelling in OWN_KEY_SPELLINGS:
+            for filled in FILLED:
+                assert not secrets.can_replace_with_own_key("admin", policy, spelling, filled), (
+                    step,
+                    spelling,
+                    filled,
+                )
     else:
         # No policy: identity policies decide in Secrets Manager, where the administrator's
-        # "*" is enough; the secrets key's policy is what refuses it (secret_policy.py).
+        # "*" is enough; the secrets key's policy is what refuses it (secret_policy.py)...
         assert secrets.secrets_manager_allows("admin", "read", policy), step
-        assert not secrets.kms_allows("admin", "read"), step
-        assert not secrets.kms_allows("admin", "overwrite"), step
+        for verb in ("read", "overwrite", "update", "replicate"):
+            assert not secrets.kms_allows("admin", verb), (step, verb)
+        # ...except where the secrets key takes no part: a value under a KMS key of the
+        # administrator's own, or a label move. That replaces the key (never reveals it) and
+        # is seen: the alert rules match the CloudTrail event of each.
+        assert secrets.can_replace_with_own_key("admin", policy), step
+        assert secrets.can("admin", "move", policy), step
+        admin = role_session(secrets.arn("admin"))
+        for call, parameters in (
+            ("UpdateSecret", {"kmsKeyId": OWN_KEY_ARN}),
+            ("UpdateSecretVersionStage", {"versionStage": "AWSCURRENT"}),
+        ):
+            event = cloudtrail_event(call, SECRET_ARN, admin, parameters)
+            assert alerts(value_alerts, event), (step, call)
 
 
 def test_a_slot_secret_is_closed_to_all_but_the_key_lambda_and_its_owner_in_every_state(
-    synthesized_world: World, secrets: SlotSecrets
+    synthesized_world: World, secrets: SlotSecrets, value_alerts: list[Any]
 ) -> None:
     w = synthesized_world
     config = w.config
@@ -161,7 +209,7 @@ def test_a_slot_secret_is_closed_to_all_but_the_key_lambda_and_its_owner_in_ever
     instances = [neighbour, first, replacement, abandoned]
     assert [s.policy is None for s in states] == [False, False, True, False, False, True, True]
     for state in states:
-        _assert_closed(secrets, state, instances)
+        _assert_closed(secrets, state, instances, value_alerts)
     # Slot 0 was never touched by slot 1's events: its owner still reads it, and only it.
     neighbours = replace(states[0], step="slot 0 throughout", policy=policy(0), owner=neighbour)
-    _assert_closed(secrets, neighbours, instances)
+    _assert_closed(secrets, neighbours, instances, value_alerts)

@@ -46,6 +46,7 @@ from tests.conftest import StackJson, resources
 from .lifecycle_fixtures import (
     KEY_LAMBDA_ROLE_ARN,
     ROLE_ARN,
+    SECRETS_KEY_ARN,
     TABLE,
     World,
     lifecycle_event,
@@ -115,7 +116,9 @@ def _guarded(w: World, guard: CallGuard) -> Stores:
         registry=Registry(guard.wrap(w.dynamodb), TABLE),
         ec2=Ec2(guard.wrap(w.ec2), sleep=lambda _: None),
         dns=Dns(guard.wrap(w.route53), w.zone_id),
-        secrets=SecretAccess(guard.wrap(w.secretsmanager), ROLE_ARN, KEY_LAMBDA_ROLE_ARN),
+        secrets=SecretAccess(
+            guard.wrap(w.secretsmanager), ROLE_ARN, KEY_LAMBDA_ROLE_ARN, SECRETS_KEY_ARN
+        ),
         lifecycle=LifecycleActions(guard.wrap(s.lifecycle._client)),
         guard=guard,
     )

@@ -16,9 +16,12 @@ Supported: ``Effect``, ``Principal`` (``"*"``, ``{"AWS": ...}`` with role ARNs o
 root, ``{"Service": ...}``), ``Action``/``NotAction`` and ``Resource``/``NotResource`` with
 ``*`` and ``?`` wildcards (actions case-insensitive), and the condition operators
 ``StringEquals``, ``StringNotEquals``, ``StringLike``, ``StringNotLike``, ``ArnEquals``,
-``ArnNotEquals``, ``ArnLike``, ``ArnNotLike``, ``Bool``, each with the ``IfExists`` suffix. A
-missing key makes a positive operator false and a negated one true, as IAM does; several values
-of one key are ORed, several keys and operators ANDed. Multivalued request keys (a list in the
+``ArnNotEquals``, ``ArnLike``, ``ArnNotLike``, ``Bool``, each with the ``IfExists`` suffix, and
+``Null``. A missing key makes a positive operator false and a negated one true, as IAM does;
+``Null`` tests presence alone: ``"true"`` holds when the key is absent, ``"false"`` when it is
+present ("IAM JSON policy elements: Condition operators", Null check,
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Null).
+Several values of one key are ORed, several keys and operators ANDed. Multivalued request keys (a list in the
 request's context, such as ``dynamodb:Attributes`` or ``aws:TagKeys``) take the set operators
 ("Multivalued context keys", IAM User Guide,
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html):
@@ -102,8 +105,26 @@ _OPERATORS = {
 }
 
 
+def _null_holds(operator: str, clauses: Mapping[str, Any], keys: Mapping[str, Any]) -> bool:
+    """``Null``: each key's ``"true"`` holds when it is absent, ``"false"`` when present."""
+    for key, expected in clauses.items():
+        value = keys.get(key.lower())
+        if value is not None and not isinstance(value, str) and not value:
+            raise ValueError(f"{operator} on the empty multivalued key {key} is not modelled")
+        wanted = {str(p).lower() for p in _as_list(expected)}
+        if not wanted <= {"true", "false"}:
+            raise ValueError(f'{operator} on {key} takes "true" or "false", got {expected!r}')
+        if ("true" if value is None else "false") not in wanted:
+            return False
+    return True
+
+
 def _conditions_hold(statement: Mapping[str, Any], keys: Mapping[str, str | Sequence[str]]) -> bool:
     for operator, clauses in statement.get("Condition", {}).items():
+        if operator.lower() == "null":
+            if not _null_holds(operator, clauses, keys):
+                return False
+            continue
         qualifier, _, name = operator.lower().rpartition(":")
         if qualifier not in ("", "forallvalues", "foranyvalue"):
             raise ValueError(f"condition operator {operator} is not supported by this evaluator")

@@ -11,13 +11,25 @@ https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.
 Secrets Manager allows ``GetSecretValue`` (identity and resource policies, :meth:`SlotSecrets.
 secrets_manager_allows`), then KMS allows Secrets Manager's ``kms:Decrypt`` for the caller (the
 secrets key's policy, with ``kms:ViaService`` and the ``SecretARN`` encryption context).
-Overwriting takes ``PutSecretValue`` and ``kms:GenerateDataKey``.
+Overwriting takes ``PutSecretValue`` and ``kms:GenerateDataKey``; so does ``UpdateSecret`` with
+a value and no ``KmsKeyId`` (the secret's own key encrypts the new version).
+
+``UpdateSecret`` with a value and a ``KmsKeyId`` of the caller's own key is the other way to
+replace a key (:meth:`SlotSecrets.can_replace_with_own_key`): KMS's half is then the caller's
+own key, whose default policy lets the account's IAM decide ("Default key policy",
+https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html), so only the
+secret's policy can refuse it. Its two condition keys ("Actions, resources, and condition keys
+for AWS Secrets Manager",
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html):
+``secretsmanager:KmsKeyId``, the key as the request names it (ARN, key id, alias or alias ARN),
+and ``secretsmanager:KmsKeyArn``, the key's ARN. Whether AWS fills both, and resolves an alias
+into ``KmsKeyArn``, no page says; the evaluations take each key alone as well as both.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tests.conftest import StackJson, resources
@@ -28,10 +40,54 @@ SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-{
 """Slot 1's secret in the synthesized default network (``besu``)."""
 ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
 ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-VERBS = {
+VERBS: dict[str, tuple[str, str | None]] = {
     "read": ("secretsmanager:GetSecretValue", "kms:Decrypt"),
     "overwrite": ("secretsmanager:PutSecretValue", "kms:GenerateDataKey"),
+    # UpdateSecret with a value and no KmsKeyId: a new version under the secret's own key.
+    "update": ("secretsmanager:UpdateSecret", "kms:GenerateDataKey"),
+    # Pointing AWSCURRENT at another version: no KMS call at all.
+    "move": ("secretsmanager:UpdateSecretVersionStage", None),
+    # The API reference requires kms:Decrypt on the primary secret's key.
+    "replicate": ("secretsmanager:ReplicateSecretToRegions", "kms:Decrypt"),
 }
+"""What each verb takes: the Secrets Manager action, and the KMS action on the secrets key."""
+OWN_KEY_ID = "0000aaaa-bbbb-cccc-dddd-eeeeffff0000"
+OWN_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{OWN_KEY_ID}"
+OWN_KEY_SPELLINGS = {
+    "key ARN": OWN_KEY_ARN,
+    "key id": OWN_KEY_ID,
+    "alias": "alias/mine",
+    "alias ARN": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/mine",
+}
+"""A KMS key of the administrator's own, as an ``UpdateSecret`` request may name it."""
+OWN_KEY_POLICY = {
+    "Statement": [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+}
+"""KMS's default key policy: the account's IAM policies decide who uses the key."""
+FILLED = (("KmsKeyId", "KmsKeyArn"), ("KmsKeyId",), ("KmsKeyArn",))
+"""Which of the two condition keys AWS may fill for an ``UpdateSecret`` naming a key."""
+
+
+def update_context(
+    named: str | None, key_arn: str | None, filled: Collection[str] = FILLED[0]
+) -> dict[str, str]:
+    """The condition keys of an ``UpdateSecret`` naming KMS key ``named`` (ARN ``key_arn``)."""
+    if named is None:
+        return {}
+    context = {"secretsmanager:KmsKeyId": named} if "KmsKeyId" in filled else {}
+    if "KmsKeyArn" in filled and key_arn is not None:
+        context["secretsmanager:KmsKeyArn"] = key_arn
+    return context
+
+
 ROLE_PATHS = {
     "key lambda": "/validator_keys/keygen/role",
     "host": "/fleet/instance_role",
@@ -80,7 +136,13 @@ class SlotSecrets:
         self.key_policy = resolve(
             stack, by_path(stack, "aws_kms_key", "/validator_keys/secrets_key/key")["policy"]
         )
-        self.key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/validator_keys_secrets_key"
+        (key_id,) = [
+            name
+            for name, r in resources(stack, "aws_kms_key").items()
+            if r["//"]["metadata"]["path"].endswith("/validator_keys/secrets_key/key")
+        ]
+        self.key_arn = resolve(stack, "${aws_kms_key." + key_id + ".arn}")
+        """The secrets key's ARN, as the policies and the launch hook's environment name it."""
         self.initial_policy = resolve(
             stack,
             by_path(stack, "aws_secretsmanager_secret_policy", f"/slot_{SLOT}_policy")["policy"],
@@ -98,13 +160,18 @@ class SlotSecrets:
         return Request(self.arn(who), action, resource, dict(context))
 
     def secrets_manager_allows(
-        self, who: str, verb: str, secret_policy: str | None, instance: str | None = None
+        self,
+        who: str,
+        verb: str,
+        secret_policy: str | None,
+        instance: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> bool:
         """Secrets Manager's half alone: the identity policies and the secret's own policy."""
         api, _ = VERBS[verb]
-        context = {"ec2:SourceInstanceARN": instance} if instance else {}
+        keys = {**({"ec2:SourceInstanceARN": instance} if instance else {}), **(context or {})}
         return is_allowed(
-            self._request(who, api, SECRET_ARN, context),
+            self._request(who, api, SECRET_ARN, keys),
             Policies(
                 identity=self.roles[who][1],
                 resource=[secret_policy] if secret_policy is not None else [],
@@ -114,6 +181,8 @@ class SlotSecrets:
     def kms_allows(self, who: str, verb: str, instance: str | None = None) -> bool:
         """KMS's half: Secrets Manager decrypting (or generating a data key) for ``who``."""
         _, kms = VERBS[verb]
+        if kms is None:
+            return True
         context = {
             **({"ec2:SourceInstanceARN": instance} if instance else {}),
             "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
@@ -131,6 +200,40 @@ class SlotSecrets:
         return self.secrets_manager_allows(who, verb, secret_policy, instance) and self.kms_allows(
             who, verb, instance
         )
+
+    def can_replace_with_own_key(
+        self,
+        who: str,
+        secret_policy: str | None,
+        spelling: str = "key ARN",
+        filled: Collection[str] = FILLED[0],
+    ) -> bool:
+        """Whether ``who`` can store a value of their choice in slot 1's secret under a KMS key
+        of their own (``UpdateSecret`` with ``SecretString`` and ``KmsKeyId``), the key named as
+        ``spelling`` (of :data:`OWN_KEY_SPELLINGS`) and AWS filling the condition keys
+        ``filled``. KMS's half: ``kms:GenerateDataKey`` on that key, under its default policy."""
+        context = update_context(OWN_KEY_SPELLINGS[spelling], OWN_KEY_ARN, filled)
+        secrets_manager = self.secrets_manager_allows(who, "update", secret_policy, None, context)
+        kms = is_allowed(
+            self._request(who, "kms:GenerateDataKey", OWN_KEY_ARN, {}),
+            Policies(identity=self.roles[who][1], key_policy=OWN_KEY_POLICY),
+        )
+        return secrets_manager and kms
+
+    def may_update_metadata(
+        self,
+        who: str,
+        secret_policy: str | None,
+        kms_key_id: str | None,
+        filled: Collection[str] = FILLED[0],
+    ) -> bool:
+        """Whether Secrets Manager lets ``who`` call ``UpdateSecret`` without a value, naming
+        ``kms_key_id`` (an ARN, or ``None``): what Terraform does to change a description."""
+        context = {
+            "secretsmanager:Description": "Besu node key",
+            **update_context(kms_key_id, kms_key_id, filled),
+        }
+        return self.secrets_manager_allows(who, "update", secret_policy, None, context)
 
     def may_call(self, who: str, action: str) -> bool:
         """Whether ``who``'s identity policies allow ``action`` on slot 1's secret."""

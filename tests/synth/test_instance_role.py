@@ -160,7 +160,8 @@ def test_a_host_reads_only_the_secret_the_launch_hook_opened_for_it(
     owner = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000a"
     other = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0000000000000000b"
     client = _RecordingSecrets()
-    SecretAccess(client, role, key_lambda).grant("besu/validator-0/key", owner)
+    secrets_key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/validator_keys_secrets_key"
+    SecretAccess(client, role, key_lambda, secrets_key).grant("besu/validator-0/key", owner)
     hook_policy = client.policies["besu/validator-0/key"]
 
     def reads(instance: str, resource_policy: str) -> bool:

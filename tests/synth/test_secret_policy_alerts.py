@@ -1,9 +1,7 @@
 """An alert when a slot secret's resource policy changes outside the hooks (issue 13 item 7).
 
-The patterns are matched here by a small reading of EventBridge's documented content filters
-("Content filtering in Amazon EventBridge event patterns": exact values, ``prefix``,
-``anything-but``; a field absent from the event matches no filter). moto's TestEventPattern
-returns no result, so this is a regression guard of our reading, not an AWS oracle.
+The patterns are matched by ``tests/support/event_patterns.py``, a small reading of
+EventBridge's documented content filters: a regression guard of our reading, not an AWS oracle.
 """
 
 from __future__ import annotations
@@ -14,57 +12,20 @@ from typing import Any
 import pytest
 
 from tests.conftest import StackJson, resources
-from tests.support.iam_eval import ACCOUNT, REGION, resolve
+from tests.support.event_patterns import alerts as _alerts
+from tests.support.event_patterns import cloudtrail_event as _event
+from tests.support.event_patterns import role_session as _role_session
+from tests.support.event_patterns import rule_patterns
+from tests.support.iam_eval import ACCOUNT, REGION
 
 pytestmark = pytest.mark.synth
 
 
-def _matches(pattern: Any, event: Any) -> bool:
-    if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(
-            key in event and _matches(value, event[key]) for key, value in pattern.items()
-        )
-    return any(_value_matches(p, event) for p in pattern)
-
-
-def _value_matches(filter_: Any, value: Any) -> bool:
-    if isinstance(filter_, dict) and "prefix" in filter_:
-        return isinstance(value, str) and value.startswith(filter_["prefix"])
-    if isinstance(filter_, dict) and "anything-but" in filter_:
-        return value not in filter_["anything-but"]
-    return bool(filter_ == value)
-
-
-def _event(name: str, secret_id: str, identity: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source": "aws.secretsmanager",
-        "detail-type": "AWS API Call via CloudTrail",
-        "detail": {
-            "eventSource": "secretsmanager.amazonaws.com",
-            "eventName": name,
-            "requestParameters": {"secretId": secret_id},
-            "userIdentity": identity,
-        },
-    }
-
-
-def _role_session(role_arn: str) -> dict[str, Any]:
-    return {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": role_arn}}}
-
-
 @pytest.fixture(scope="module")
 def patterns(default_stack: StackJson) -> list[Any]:
-    rules = [
-        r
-        for r in resources(default_stack, "aws_cloudwatch_event_rule").values()
-        if "/monitoring/secret_policy_" in r["//"]["metadata"]["path"]
-    ]
-    assert len(rules) == 4
-    return [json.loads(resolve(default_stack, r["event_pattern"])) for r in rules]
-
-
-def _alerts(patterns: list[Any], event: dict[str, Any]) -> bool:
-    return any(_matches(p, event) for p in patterns)
+    found = rule_patterns(default_stack, "secret_policy")
+    assert len(found) == 4
+    return found
 
 
 def _hook_role(stack: StackJson, name: str) -> str:
@@ -134,4 +95,8 @@ def test_alerts_go_to_the_alarm_topic_which_admits_only_these_rules(
     (events,) = [
         s for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
     ]
-    assert events["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":rule/besu-secret-policy-*")
+    sources = events["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert [source.rsplit(":", 1)[-1] for source in sources] == [
+        "rule/besu-secret-policy-*",
+        "rule/besu-secret-value-*",
+    ]

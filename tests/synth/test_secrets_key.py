@@ -19,8 +19,24 @@ import pytest
 
 from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import StackJson, resources
-from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
-from tests.support.slot_secrets import SECRET_ARN, SlotSecrets, role
+from tests.support.iam_eval import (
+    ACCOUNT,
+    REGION,
+    Policies,
+    Request,
+    evaluate,
+    is_allowed,
+    resolve,
+)
+from tests.support.slot_secrets import (
+    FILLED,
+    OWN_KEY_ARN,
+    OWN_KEY_SPELLINGS,
+    SECRET_ARN,
+    VERBS,
+    SlotSecrets,
+    role,
+)
 
 pytestmark = pytest.mark.synth
 
@@ -52,7 +68,9 @@ class World:
                 return {"ResourcePolicy": written["policy"]} if "policy" in written else {}
 
         host, key_lambda = self.secrets.arn("host"), self.secrets.arn("key lambda")
-        SecretAccess(Client(), host, key_lambda).grant("besu/validator-1/key", OWNER)
+        SecretAccess(Client(), host, key_lambda, self.secrets.key_arn).grant(
+            "besu/validator-1/key", OWNER
+        )
         return written["policy"]
 
     def can(self, who: str, verb: str, instance: str | None = None, claimed: bool = True) -> bool:
@@ -108,6 +126,64 @@ def test_an_account_administrator_without_a_grant_cannot_read_or_overwrite_a_key
         assert not world.can("admin", "read", claimed=claimed)
         assert not world.can("admin", "overwrite", claimed=claimed)
     assert not world.can_use_key_directly("admin")
+
+
+def test_an_administrator_cannot_replace_a_key_with_a_kms_key_of_their_own(
+    world: World,
+) -> None:
+    """UpdateSecret with a value and a KmsKeyId of the administrator's own key: KMS allows
+    that key, so the secret's policy must refuse it, whichever way the request names the key
+    and whichever of the two condition keys AWS fills (secret_policy.py)."""
+    for policy in (world.secrets.initial_policy, world.hook_secret_policy):
+        for spelling in OWN_KEY_SPELLINGS:
+            for filled in FILLED:
+                assert not world.secrets.can_replace_with_own_key("admin", policy, spelling, filled)
+
+
+def test_an_administrator_cannot_write_a_value_through_update_secret_either(world: World) -> None:
+    """Without a KmsKeyId, UpdateSecret encrypts the new version with the secret's own key,
+    whose policy refuses the administrator kms:GenerateDataKey."""
+    assert not world.secrets.kms_allows("admin", "update")
+    for claimed in (False, True):
+        assert not world.can("admin", "update", claimed=claimed)
+
+
+def test_terraform_updates_of_a_slot_secret_stay_allowed_to_the_administrator(
+    world: World,
+) -> None:
+    """Terraform applies as an administrator; its UpdateSecret of a description names the
+    configured key ARN, or no key (test_secret_policy_lifecycle.py records the request)."""
+    key = world.secrets.key_arn
+    for policy in (world.secrets.initial_policy, world.hook_secret_policy):
+        assert world.secrets.may_update_metadata("admin", policy, None)
+        for filled in FILLED:
+            assert world.secrets.may_update_metadata("admin", policy, key, filled)
+            assert not world.secrets.may_update_metadata("admin", policy, OWN_KEY_ARN, filled)
+
+
+def test_the_secrets_key_named_other_than_by_its_arn_is_refused(world: World) -> None:
+    """Fail-closed: the KmsKeyId guard compares the request's spelling with the ARN, so even
+    the secrets key named by alias or id is refused where AWS fills secretsmanager:KmsKeyId."""
+    alias = "alias/besu-validator-keys"
+    policy = world.hook_secret_policy
+    assert not world.secrets.may_update_metadata("admin", policy, alias, ("KmsKeyId",))
+
+
+def test_only_the_key_lambda_moves_a_version_label_or_replicates_a_key(world: World) -> None:
+    """Pointing AWSCURRENT at another version needs no KMS key at all: only the policy refuses
+    it. The key Lambda is not refused (it has no identity grant for either call today)."""
+    key_lambda = world.secrets.arn("key lambda")
+    for policy in (world.secrets.initial_policy, world.hook_secret_policy):
+        for verb in ("move", "replicate"):
+            action = VERBS[verb][0]
+            denied, _ = evaluate(
+                policy, Request(key_lambda, action, SECRET_ARN), resource_policy=True
+            )
+            assert not denied, verb
+            for who in ("admin", "host", "health checker", "launch hook"):
+                assert not world.secrets.secrets_manager_allows(who, verb, policy), (who, verb)
+    # Replicating also takes kms:Decrypt on the secrets key, refused the administrator anyway.
+    assert not world.secrets.kms_allows("admin", "replicate")
 
 
 def test_no_principal_uses_the_key_outside_secrets_manager(world: World) -> None:

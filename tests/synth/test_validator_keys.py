@@ -69,15 +69,32 @@ def test_secret_policy_refuses_the_value_to_everyone_but_the_key_lambda(
         for k, r in resources(default_stack, "aws_iam_role").items()
         if r["name"] == "besu-keygen"
     )
+    key_ref = next(
+        f"${{aws_kms_key.{k}.arn}}"
+        for k, r in resources(default_stack, "aws_kms_key").items()
+        if r["//"]["metadata"]["path"].endswith("/validator_keys/secrets_key/key")
+    )
     for policy in policies.values():
         assert policy["block_public_policy"] is True
-        (statement,) = json.loads(policy["policy"])["Statement"]
-        assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
-        assert set(statement["Action"]) == {
+        statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+        assert set(statements) == {
+            "OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey",
+            "NoOtherKmsKeyById",
+            "NoOtherKmsKeyByArn",
+            "OnlyTheKeyLambdaMovesOrCopiesTheKey",
+        }
+        assert all(s["Effect"] == "Deny" and s["Principal"] == "*" for s in statements.values())
+        guard = statements["OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey"]
+        assert set(guard["Action"]) == {
             "secretsmanager:GetSecretValue",
             "secretsmanager:PutSecretValue",
         }
-        assert statement["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [role_ref]}}
+        assert guard["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [role_ref]}}
+        # UpdateSecret naming any KMS key but the secrets key, by id or by ARN.
+        by_id = statements["NoOtherKmsKeyById"]["Condition"]
+        assert by_id["StringNotEquals"]["secretsmanager:KmsKeyId"] == key_ref
+        by_arn = statements["NoOtherKmsKeyByArn"]["Condition"]
+        assert by_arn["ArnNotEquals"]["secretsmanager:KmsKeyArn"] == key_ref
 
 
 def test_key_lambda_is_private_traced_serialized_and_encrypted(default_stack: StackJson) -> None:

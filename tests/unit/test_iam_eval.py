@@ -167,3 +167,56 @@ def test_a_single_valued_operator_on_a_multivalued_key_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="set qualifier"):
         is_allowed(Request(ROLE, "x:y", "r", {"aws:TagKeys": ["a"]}), Policies([policy]))
+
+
+def test_null_tests_presence_alone() -> None:
+    """IAM User Guide, "Condition operators", Null check
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Null):
+    "true" means the key does not exist (it is null), "false" that it exists and its value is
+    not null, whatever that value is."""
+
+    def denied(null: str, context: dict[str, str]) -> bool:
+        deny = _doc(
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"Null": {"secretsmanager:KmsKeyId": null}},
+            }
+        )
+        request = Request(ROLE, "secretsmanager:UpdateSecret", "s", context)
+        return not is_allowed(request, Policies([ALLOW_ALL, deny]))
+
+    present = {"secretsmanager:KmsKeyId": "alias/mine"}
+    assert denied("false", present)
+    assert not denied("false", {})
+    assert denied("true", {})
+    assert not denied("true", present)
+
+
+def test_present_and_different_needs_null_beside_a_negated_operator() -> None:
+    """A negated operator alone is true when the key is missing (the guide's "Important" note
+    on the same page), so "present and different" is Null "false" ANDed with StringNotEquals."""
+
+    def denied(condition: dict[str, object], context: dict[str, str]) -> bool:
+        deny = _doc({"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition})
+        request = Request(ROLE, "secretsmanager:UpdateSecret", "s", context)
+        return not is_allowed(request, Policies([ALLOW_ALL, deny]))
+
+    different = {"StringNotEquals": {"secretsmanager:KmsKeyId": "key/ours"}}
+    present_and_different = {**different, "Null": {"secretsmanager:KmsKeyId": "false"}}
+    assert denied(different, {})  # the trap: no key at all, yet "not equal"
+    assert not denied(present_and_different, {})
+    assert denied(present_and_different, {"secretsmanager:KmsKeyId": "key/theirs"})
+    assert not denied(present_and_different, {"secretsmanager:KmsKeyId": "key/ours"})
+
+
+def test_null_takes_only_true_or_false_and_no_suffix() -> None:
+    for condition in (
+        {"Null": {"k:a": "yes"}},
+        {"NullIfExists": {"k:a": "true"}},
+        {"ForAllValues:Null": {"k:a": "true"}},
+    ):
+        policy = _doc({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": condition})
+        with pytest.raises(ValueError, match="Null"):
+            is_allowed(Request(ROLE, "x:y", "r"), Policies([policy]))

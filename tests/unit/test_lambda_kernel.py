@@ -24,6 +24,7 @@ LIFECYCLE_ENV = {
     "PRIVATE_ZONE_DOMAIN": "testnet.internal",
     "INSTANCE_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "KEY_LAMBDA_ROLE_ARN": "arn:aws:iam::123456789012:role/k",
+    "SECRETS_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/k",
     "SECRET_NAME_PREFIX": "testnet",
     "DATA_VOLUME_KMS_KEY_ID": "k",
     "DATA_VOLUME_SIZE_GIB": "100",

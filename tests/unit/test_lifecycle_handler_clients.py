@@ -121,6 +121,7 @@ def _stores(called: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> tuple[S
         zone_id="z",
         instance_role_arn="arn:aws:iam::123456789012:role/r",
         key_lambda_role_arn="arn:aws:iam::123456789012:role/k",
+        secrets_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
         metric_namespace="n",
         network="net",
         ecs_cluster="c",

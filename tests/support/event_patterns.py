@@ -1,0 +1,75 @@
+"""EventBridge patterns of the slot-secret alerts, read from a synthesized stack and matched.
+
+Matching is a small reading of EventBridge's documented content filters ("Content filtering in
+Amazon EventBridge event patterns",
+https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html: exact
+values, ``prefix``, ``anything-but``; a field absent from the event matches no filter). moto's
+TestEventPattern returns no result, so this is a regression guard of our reading, not an AWS
+oracle. Events are CloudTrail "AWS API Call via CloudTrail" events of Secrets Manager, with the
+fields the patterns filter on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tests.conftest import StackJson, resources
+from tests.support.iam_eval import resolve
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """Whether ``event`` matches the EventBridge ``pattern``."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(
+            key in event and matches(value, event[key]) for key, value in pattern.items()
+        )
+    return any(_value_matches(p, event) for p in pattern)
+
+
+def _value_matches(filter_: Any, value: Any) -> bool:
+    if isinstance(filter_, dict) and "prefix" in filter_:
+        return isinstance(value, str) and value.startswith(filter_["prefix"])
+    if isinstance(filter_, dict) and "anything-but" in filter_:
+        return value not in filter_["anything-but"]
+    return bool(filter_ == value)
+
+
+def cloudtrail_event(
+    name: str,
+    secret_id: str,
+    identity: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The CloudTrail event of Secrets Manager call ``name`` on ``secret_id`` by ``identity``."""
+    return {
+        "source": "aws.secretsmanager",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": "secretsmanager.amazonaws.com",
+            "eventName": name,
+            "requestParameters": {"secretId": secret_id, **(parameters or {})},
+            "userIdentity": dict(identity),
+        },
+    }
+
+
+def role_session(role_arn: str) -> dict[str, Any]:
+    """A CloudTrail ``userIdentity`` of a session of the role ``role_arn``."""
+    return {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": role_arn}}}
+
+
+def rule_patterns(stack: StackJson, kind: str) -> list[Any]:
+    """The resolved patterns of the monitoring rules whose construct ids start with ``kind``."""
+    rules = [
+        r
+        for r in resources(stack, "aws_cloudwatch_event_rule").values()
+        if f"/monitoring/{kind}_" in r["//"]["metadata"]["path"]
+    ]
+    return [json.loads(resolve(stack, r["event_pattern"])) for r in rules]
+
+
+def alerts(patterns: list[Any], event: Mapping[str, Any]) -> bool:
+    """Whether any of ``patterns`` matches ``event``."""
+    return any(matches(p, event) for p in patterns)
