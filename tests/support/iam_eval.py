@@ -292,3 +292,17 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
 def role_arn(name: str) -> str:
     """The test ARN of a role named ``name``."""
     return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def role_policies(stack: Mapping[str, Any], path_suffix: str) -> tuple[str, list[str]]:
+    """(ARN, resolved inline policies) of the role whose construct path ends with the suffix."""
+    roles = stack.get("resource", {}).get("aws_iam_role", {})
+    logical = next(
+        name for name, r in roles.items() if r["//"]["metadata"]["path"].endswith(path_suffix)
+    )
+    policies = [
+        resolve(stack, p["policy"])
+        for p in stack.get("resource", {}).get("aws_iam_role_policy", {}).values()
+        if p["role"] == "${aws_iam_role." + logical + ".id}"
+    ]
+    return resolve(stack, "${aws_iam_role." + logical + ".arn}"), policies

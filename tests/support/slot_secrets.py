@@ -33,7 +33,15 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from tests.conftest import StackJson, resources
-from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
+from tests.support.iam_eval import (
+    ACCOUNT,
+    REGION,
+    Policies,
+    Request,
+    is_allowed,
+    resolve,
+    role_policies,
+)
 
 SLOT = 1
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-{SLOT}/key-AbCdEf"
@@ -106,22 +114,6 @@ def by_path(stack: StackJson, kind: str, suffix: str) -> dict[str, Any]:
     return found
 
 
-def role(stack: StackJson, suffix: str) -> tuple[str, list[str]]:
-    """(ARN, resolved inline policies) of the role at ``suffix``."""
-    logical = next(
-        name
-        for name, r in resources(stack, "aws_iam_role").items()
-        if r["//"]["metadata"]["path"].endswith(suffix)
-    )
-    arn = resolve(stack, "${aws_iam_role." + logical + ".arn}")
-    policies = [
-        resolve(stack, p["policy"])
-        for p in resources(stack, "aws_iam_role_policy").values()
-        if p["role"] == "${aws_iam_role." + logical + ".id}"
-    ]
-    return arn, policies
-
-
 def function_environment(stack: StackJson, suffix: str) -> dict[str, str]:
     """The resolved environment variables of the Lambda function at ``suffix``."""
     function = by_path(stack, "aws_lambda_function", suffix)
@@ -148,7 +140,7 @@ class SlotSecrets:
             by_path(stack, "aws_secretsmanager_secret_policy", f"/slot_{SLOT}_policy")["policy"],
         )
         self.roles: dict[str, tuple[str, list[str]]] = {
-            who: role(stack, suffix) for who, suffix in ROLE_PATHS.items()
+            who: role_policies(stack, suffix) for who, suffix in ROLE_PATHS.items()
         }
         self.roles["admin"] = (ADMIN, [json.dumps(ALLOW_EVERYTHING)])
 

@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import StackJson, ref, resource_at, resources
-from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
+from tests.support.iam_eval import (
+    ACCOUNT,
+    REGION,
+    Policies,
+    Request,
+    is_allowed,
+    resolve,
+    role_policies,
+)
 
 pytestmark = pytest.mark.synth
 
@@ -112,22 +120,6 @@ def test_the_network_stack_only_composes_constructs() -> None:
     assert statements == []
 
 
-def _role(stack: StackJson, suffix: str) -> tuple[str, list[str]]:
-    """(ARN, resolved inline policies) of the role whose construct path ends with ``suffix``."""
-    logical = next(
-        name
-        for name, r in resources(stack, "aws_iam_role").items()
-        if r["//"]["metadata"]["path"].endswith(suffix)
-    )
-    arn = resolve(stack, "${aws_iam_role." + logical + ".arn}")
-    policies = [
-        resolve(stack, p["policy"])
-        for p in resources(stack, "aws_iam_role_policy").values()
-        if p["role"] == "${aws_iam_role." + logical + ".id}"
-    ]
-    return arn, policies
-
-
 FUNCTIONS = {
     "key lambda": "/validator_keys/keygen/role",
     "health checker": "/health_check/health/role",
@@ -138,7 +130,7 @@ FUNCTIONS = {
 
 
 def _can(stack: StackJson, who: str, action: str, resource: str, **context: Any) -> bool:
-    arn, identity = _role(stack, FUNCTIONS[who])
+    arn, identity = role_policies(stack, FUNCTIONS[who])
     return is_allowed(Request(arn, action, resource, context), Policies(identity=identity))
 
 
@@ -156,7 +148,7 @@ def test_only_dlms_service_role_policy_is_attached(default_stack: StackJson) -> 
         "service-role/AWSDataLifecycleManagerServiceRole"
     ]
     for suffix in FUNCTIONS.values():
-        _, policies = _role(default_stack, suffix)
+        _, policies = role_policies(default_stack, suffix)
         assert len(policies) == 1, suffix
 
 
@@ -312,7 +304,7 @@ def test_the_dead_letter_queue_refuses_requests_without_tls(default_stack: Stack
         default_stack, "aws_sqs_queue_policy", "node_lifecycle/dead_letters/policy"
     )
     document = json.loads(resolve(default_stack, policy["policy"]))
-    arn, identity = _role(default_stack, FUNCTIONS["launch hook"])
+    arn, identity = role_policies(default_stack, FUNCTIONS["launch hook"])
 
     def send(secure: str) -> bool:
         request = Request(arn, "sqs:SendMessage", queue_arn, {"aws:SecureTransport": secure})

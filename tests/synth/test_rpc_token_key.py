@@ -17,7 +17,15 @@ import pytest
 
 from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import StackJson, resources
-from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
+from tests.support.iam_eval import (
+    ACCOUNT,
+    REGION,
+    Policies,
+    Request,
+    is_allowed,
+    resolve,
+    role_policies,
+)
 
 pytestmark = pytest.mark.synth
 
@@ -35,20 +43,6 @@ def _key(stack: StackJson) -> tuple[str, dict[str, Any]]:
     return found
 
 
-def _role(stack: StackJson, suffix: str) -> tuple[str, list[str]]:
-    logical = next(
-        name
-        for name, r in resources(stack, "aws_iam_role").items()
-        if r["//"]["metadata"]["path"].endswith(suffix)
-    )
-    policies = [
-        resolve(stack, p["policy"])
-        for p in resources(stack, "aws_iam_role_policy").values()
-        if p["role"] == "${aws_iam_role." + logical + ".id}"
-    ]
-    return resolve(stack, "${aws_iam_role." + logical + ".arn}"), policies
-
-
 class World:
     def __init__(self, stack: StackJson) -> None:
         logical, key = _key(stack)
@@ -56,11 +50,11 @@ class World:
         self.key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{logical}"
         self.key_policy = resolve(stack, key["policy"])
         self.roles = {
-            "health checker": _role(stack, "/health_check/health/role"),
-            "host": _role(stack, "/fleet/instance_role"),
-            "key lambda": _role(stack, "/validator_keys/keygen/role"),
-            "launch hook": _role(stack, "/node_lifecycle/launch/role"),
-            "termination hook": _role(stack, "/node_lifecycle/termination/role"),
+            "health checker": role_policies(stack, "/health_check/health/role"),
+            "host": role_policies(stack, "/fleet/instance_role"),
+            "key lambda": role_policies(stack, "/validator_keys/keygen/role"),
+            "launch hook": role_policies(stack, "/node_lifecycle/launch/role"),
+            "termination hook": role_policies(stack, "/node_lifecycle/termination/role"),
             "admin": (ADMIN, [json.dumps(ALLOW_EVERYTHING)]),
         }
 

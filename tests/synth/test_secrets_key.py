@@ -27,6 +27,7 @@ from tests.support.iam_eval import (
     evaluate,
     is_allowed,
     resolve,
+    role_policies,
 )
 from tests.support.slot_secrets import (
     FILLED,
@@ -35,7 +36,6 @@ from tests.support.slot_secrets import (
     SECRET_ARN,
     VERBS,
     SlotSecrets,
-    role,
 )
 
 pytestmark = pytest.mark.synth
@@ -246,7 +246,7 @@ def test_no_role_but_the_key_lambdas_reads_a_slot_secret_by_its_own_policy(
     Secrets Manager, so no role of the stack but the key Lambda's may read or write a slot key
     by its own policy (the DLM role's only attachment, AWS's DLM service-role policy, names no
     Secrets Manager action)."""
-    key_lambda, _ = role(default_stack, "/validator_keys/keygen/role")
+    key_lambda, _ = role_policies(default_stack, "/validator_keys/keygen/role")
     for logical in resources(default_stack, "aws_iam_role"):
         arn = resolve(default_stack, "${aws_iam_role." + logical + ".arn}")
         policies = [
