@@ -314,13 +314,11 @@ def test_the_dead_letter_queue_refuses_requests_without_tls(default_stack: Stack
     assert not send("false")
 
 
-def test_the_role_merges_one_permission_and_refuses_a_second_meaning_of_a_sid() -> None:
-    from cdktf import App, TerraformStack
-
+def _lambda_role(stack: Any) -> Any:
+    """A bare Lambda-trusting :class:`~besu_stack.constructs.iam.Role` in ``stack``."""
     from besu_stack.constructs.iam import Role, service_trust_policy
 
-    stack = TerraformStack(App(), "roles")
-    role = Role(
+    return Role(
         stack,
         "role",
         name="r",
@@ -328,6 +326,12 @@ def test_the_role_merges_one_permission_and_refuses_a_second_meaning_of_a_sid() 
         assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
         policy_id="policy",
     )
+
+
+def test_the_role_merges_one_permission_and_refuses_a_second_meaning_of_a_sid() -> None:
+    from cdktf import App, TerraformStack
+
+    role = _lambda_role(TerraformStack(App(), "roles"))
     read = {"Sid": "UseKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "k"}
     write = {**read, "Action": ["kms:GenerateDataKey"]}
     role.add_to_policy(read)
@@ -341,7 +345,6 @@ def test_the_role_merges_one_permission_and_refuses_a_second_meaning_of_a_sid() 
 def test_a_registry_grant_limited_to_attributes_refuses_whole_item_writes() -> None:
     from cdktf import App, TerraformStack
 
-    from besu_stack.constructs.iam import Role, service_trust_policy
     from besu_stack.constructs.identity import NetworkIdentity
     from besu_stack.constructs.kms import KeyGrants
     from besu_stack.constructs.naming import Naming
@@ -356,14 +359,7 @@ def test_a_registry_grant_limited_to_attributes_refuses_whole_item_writes() -> N
         identity=NetworkIdentity(Naming("net"), platform),
         key=KeyGrants("arn:aws:kms:eu-west-1:111122223333:key/k", platform),
     )
-    role = Role(
-        stack,
-        "role",
-        name="r",
-        description="d",
-        assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
-        policy_id="policy",
-    )
+    role = _lambda_role(stack)
     with pytest.raises(ValueError, match="dynamodb:PutItem"):
         registry.grant(role, ["dynamodb:PutItem"], sid="Write", attributes=["health"])
     with pytest.raises(ValueError, match="dynamodb"):
