@@ -113,3 +113,15 @@ def address_of(stack: StackJson, kind: str, path_suffix: str, block: str = "reso
 def ref(stack: StackJson, kind: str, path_suffix: str, attribute: str) -> str:
     """The interpolation ``${<type>.<id>.<attribute>}`` that refers to one resource's attribute."""
     return "${" + address_of(stack, kind, path_suffix) + "." + attribute + "}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), keep the rehearsal's tests together.
+
+    They share one session fixture that takes minutes (the default network applied into moto,
+    drilled and destroyed: ``tests/terraform/conftest.py``, ``rehearsed``); on one worker it is
+    built once, while the other worker runs the rest. Without xdist the marker does nothing.
+    """
+    for item in items:
+        if "rehearsed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("rehearsal"))
