@@ -1,19 +1,26 @@
-"""Using a KMS key through an AWS service: the one place ``kms:ViaService`` grants are written.
+"""Granting use of KMS keys: through an AWS service, or in a key policy that decides alone.
 
 A key whose policy delegates to the account's IAM (the network key, the state key) is used by a
 principal only if its identity policy allows it. Every such use here goes through a service
 that encrypts on the caller's behalf (S3, DynamoDB, SQS, EC2), so each grant carries
 ``kms:ViaService`` for that service in this region ("AWS KMS condition keys: kms:ViaService",
 https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service):
-the principal can never call KMS directly with the key.
+the principal can never call KMS directly with the key. This is the one place identity-side
+``kms:ViaService`` grants are written.
+
+A key whose policy does **not** delegate to IAM (the validator secrets' key, the RPC token key)
+is used only by the principals its own policy names (a key policy must allow a request itself,
+"Key policies in AWS KMS", https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html):
+:class:`DecidingKeyPolicy` is that policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from besu_stack.constructs.iam import Grantable
+from besu_stack.constructs.iam import Grantable, Statement, policy_document
 from besu_stack.constructs.platform import Platform
 
 DECRYPT: tuple[str, ...] = ("kms:Decrypt",)
@@ -30,6 +37,92 @@ EBS_VOLUMES: tuple[str, ...] = (
 )
 """What EC2 needs to create, restore, attach and snapshot encrypted volumes for the caller
 ("How Amazon EBS uses AWS KMS", https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html)."""
+
+KEY_ADMINISTRATION_ACTIONS: tuple[str, ...] = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+"""What the account's administrators may do with a key whose policy decides alone: everything
+but using it (no encrypt, decrypt, sign, data keys, re-encryption or ``CreateGrant``: a grant
+would let an administrator use the key without a visible policy change)."""
+
+_SID = re.compile(r"[A-Za-z0-9]+")
+"""What a statement id may be ("IAM JSON policy elements: Sid")."""
+
+
+class DecidingKeyPolicy:
+    """The policy of a key that decides alone who uses it: no IAM policy can add a user.
+
+    It starts with one statement that lets the account administer the key
+    (:data:`KEY_ADMINISTRATION_ACTIONS`) and gains one statement per :meth:`allow`, which names
+    its principal. ``owner`` names the key in error messages.
+    """
+
+    def __init__(self, root_arn: str, *, owner: str) -> None:
+        self._root_arn = root_arn
+        self._owner = owner
+        self._grants: list[Statement] = []
+
+    def allow(
+        self,
+        sid: str,
+        principal_arn: str,
+        actions: Sequence[str],
+        *,
+        condition: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """Let ``principal_arn`` use the key for ``actions`` (under ``condition``, if any).
+
+        ``sid`` names the statement (letters and digits, once per policy), so the policy says
+        whom it admits.
+        """
+        if not _SID.fullmatch(sid):
+            raise ValueError(f"{self._owner} grant: sid {sid!r} must be letters and digits")
+        if any(granted["Sid"] == sid for granted in self._grants):
+            raise ValueError(f"{self._owner} grant: sid {sid!r} is already used")
+        statement: dict[str, object] = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"AWS": principal_arn},
+            "Action": list(actions),
+            "Resource": "*",
+        }
+        if condition:
+            statement["Condition"] = {op: dict(values) for op, values in condition.items()}
+        self._grants.append(statement)
+
+    def document(self) -> str:
+        """The key policy as JSON (``policy_document``)."""
+        administration: Statement = {
+            "Sid": "AccountAdministersButCannotUseTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": self._root_arn},
+            "Action": list(KEY_ADMINISTRATION_ACTIONS),
+            "Resource": "*",
+        }
+        return policy_document([administration, *self._grants])
 
 
 class EncryptionKey(Protocol):

@@ -18,7 +18,7 @@ The key policy is the whole decision, as for the validator secrets' key (a key p
 a request itself, "Key policies in AWS KMS",
 https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html):
 
-* the account may **administer** the key (``KEY_ADMINISTRATION_ACTIONS``: describe, tag,
+* the account may **administer** the key (``kms.KEY_ADMINISTRATION_ACTIONS``: describe, tag,
   disable, schedule deletion, change the policy) but not sign with it, and no IAM policy can
   change that;
 * each role granted with :meth:`RpcTokenKey.grant_sign` may ``kms:Sign``, only with
@@ -37,23 +37,19 @@ change, never a side effect of a broad IAM policy).
 
 from __future__ import annotations
 
-import re
-
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from besu_stack.besu.internal_rpc import KMS_SIGNING_ALGORITHM
-from besu_stack.constructs.iam import Grantable, Statement, policy_document
+from besu_stack.constructs.iam import Grantable
 from besu_stack.constructs.identity import NetworkIdentity
-from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
+from besu_stack.constructs.kms import DecidingKeyPolicy
 
 KEY_SPEC = "RSA_2048"
 KEY_USAGE = "SIGN_VERIFY"
 MESSAGE_TYPE = "RAW"
 """The only message type a grantee may sign: KMS hashes the message itself."""
-
-_SID_RE = re.compile(r"[A-Za-z0-9]+")
 
 
 class RpcTokenKey(Construct):
@@ -73,8 +69,7 @@ class RpcTokenKey(Construct):
         deletion_window_days: float,
     ) -> None:
         super().__init__(scope, id)
-        self._root_arn = identity.platform.root_arn
-        self._grants: list[tuple[str, str, tuple[str, ...], bool]] = []
+        self._policy = DecidingKeyPolicy(identity.platform.root_arn, owner="RpcTokenKey")
         self.key = KmsKey(
             self,
             "key",
@@ -85,7 +80,7 @@ class RpcTokenKey(Construct):
             customer_master_key_spec=KEY_SPEC,
             key_usage=KEY_USAGE,
             deletion_window_in_days=deletion_window_days,
-            policy=self._policy(),
+            policy=self._policy.document(),
         )
         self.alias_name: str = f"alias/{identity.name('rpc-token')}"
         self.alias = KmsAlias(self, "alias", name=self.alias_name, target_key_id=self.key.key_id)
@@ -98,46 +93,22 @@ class RpcTokenKey(Construct):
         Written in the key's policy, which names the grantee: this key's policy does not
         delegate to IAM, so no identity statement is needed, and none would suffice.
         """
-        self._grant(sid, grantee.principal_arn, ("kms:Sign",), signing=True)
+        self._policy.allow(
+            sid,
+            grantee.principal_arn,
+            ["kms:Sign"],
+            condition={
+                "StringEquals": {
+                    "kms:SigningAlgorithm": KMS_SIGNING_ALGORITHM,
+                    "kms:MessageType": MESSAGE_TYPE,
+                }
+            },
+        )
+        self.key.policy = self._policy.document()
 
     def grant_public_key_read(
         self, grantee: Grantable, *, sid: str = "HostsReadThePublicKey"
     ) -> None:
         """Let ``grantee`` read the public key (``kms:GetPublicKey``), which Besu verifies with."""
-        self._grant(sid, grantee.principal_arn, ("kms:GetPublicKey",), signing=False)
-
-    def _grant(self, sid: str, role_arn: str, actions: tuple[str, ...], *, signing: bool) -> None:
-        if not _SID_RE.fullmatch(sid):
-            raise ValueError(f"RpcTokenKey grant: sid {sid!r} must be letters and digits")
-        if any(sid == granted for granted, *_ in self._grants):
-            raise ValueError(f"RpcTokenKey grant: sid {sid!r} is already used")
-        self._grants.append((sid, role_arn, actions, signing))
-        self.key.policy = self._policy()
-
-    def _policy(self) -> str:
-        statements: list[Statement] = [
-            {
-                "Sid": "AccountAdministersButCannotUseTheKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": self._root_arn},
-                "Action": list(KEY_ADMINISTRATION_ACTIONS),
-                "Resource": "*",
-            }
-        ]
-        for sid, role_arn, actions, signing in self._grants:
-            statement: dict[str, object] = {
-                "Sid": sid,
-                "Effect": "Allow",
-                "Principal": {"AWS": role_arn},
-                "Action": list(actions),
-                "Resource": "*",
-            }
-            if signing:
-                statement["Condition"] = {
-                    "StringEquals": {
-                        "kms:SigningAlgorithm": KMS_SIGNING_ALGORITHM,
-                        "kms:MessageType": MESSAGE_TYPE,
-                    }
-                }
-            statements.append(statement)
-        return policy_document(statements)
+        self._policy.allow(sid, grantee.principal_arn, ["kms:GetPublicKey"])
+        self.key.policy = self._policy.document()

@@ -31,36 +31,9 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
-from besu_stack.constructs.iam import Grantable, Statement, policy_document
+from besu_stack.constructs.iam import Grantable
 from besu_stack.constructs.identity import NetworkIdentity
-
-KEY_ADMINISTRATION_ACTIONS: tuple[str, ...] = (
-    "kms:CancelKeyDeletion",
-    "kms:CreateAlias",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:DisableKey",
-    "kms:DisableKeyRotation",
-    "kms:EnableKey",
-    "kms:EnableKeyRotation",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListAliases",
-    "kms:ListGrants",
-    "kms:ListKeyPolicies",
-    "kms:ListKeyRotations",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:RetireGrant",
-    "kms:RevokeGrant",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-)
-"""What the account's administrators may do with the key: everything but using it."""
+from besu_stack.constructs.kms import DecidingKeyPolicy
 
 DELETION_WINDOW_DAYS = 30
 """The maximum: a deleted key makes every validator key it encrypts unreadable."""
@@ -77,7 +50,7 @@ class ValidatorSecretsKey(Construct):
         super().__init__(scope, id)
         self._platform = identity.platform
         self._secret_arn_pattern = identity.secrets_arn
-        self._grants: list[tuple[str, str, bool]] = []
+        self._policy = DecidingKeyPolicy(identity.platform.root_arn, owner="ValidatorSecretsKey")
         self.key = KmsKey(
             self,
             "key",
@@ -85,7 +58,7 @@ class ValidatorSecretsKey(Construct):
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
-            policy=self._policy(),
+            policy=self._policy.document(),
         )
         self.alias = KmsAlias(
             self,
@@ -104,38 +77,16 @@ class ValidatorSecretsKey(Construct):
         This is the key's half of reading a secret; the secret's own policy is the other half.
         ``sid`` names the statement (letters and digits), so the policy says who it admits.
         """
-        if not sid.isalnum():
-            raise ValueError(f"grant_decrypt: sid {sid!r} must be letters and digits")
-        self._grants.append((sid, grantee.principal_arn, generate))
-        self.key.policy = self._policy()
-
-    def _policy(self) -> str:
-        platform = self._platform
-        statements: list[Statement] = [
-            {
-                "Sid": "AccountAdministersButCannotUseTheKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": platform.root_arn},
-                "Action": list(KEY_ADMINISTRATION_ACTIONS),
-                "Resource": "*",
-            }
-        ]
-        for sid, role_arn, generate in self._grants:
-            actions = ["kms:Decrypt", "kms:GenerateDataKey"] if generate else ["kms:Decrypt"]
-            statements.append(
-                {
-                    "Sid": sid,
-                    "Effect": "Allow",
-                    "Principal": {"AWS": role_arn},
-                    "Action": actions,
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {
-                            "kms:ViaService": platform.service_endpoint("secretsmanager")
-                        },
-                        # Encryption context values are strings: StringLike, not ArnLike.
-                        "StringLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},
-                    },
-                }
-            )
-        return policy_document(statements)
+        self._policy.allow(
+            sid,
+            grantee.principal_arn,
+            ["kms:Decrypt", "kms:GenerateDataKey"] if generate else ["kms:Decrypt"],
+            condition={
+                "StringEquals": {
+                    "kms:ViaService": self._platform.service_endpoint("secretsmanager")
+                },
+                # Encryption context values are strings: StringLike, not ArnLike.
+                "StringLike": {"kms:EncryptionContext:SecretARN": self._secret_arn_pattern},
+            },
+        )
+        self.key.policy = self._policy.document()

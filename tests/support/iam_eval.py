@@ -47,6 +47,9 @@ from typing import Any
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
 PARTITION = "aws"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
+"""An account administrator: allowed everything by ``ALLOW_EVERYTHING``, granted nothing else."""
+ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @dataclass(frozen=True)

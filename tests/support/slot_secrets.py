@@ -35,6 +35,8 @@ from typing import Any
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import (
     ACCOUNT,
+    ADMIN,
+    ALLOW_EVERYTHING,
     REGION,
     Policies,
     Request,
@@ -46,8 +48,6 @@ from tests.support.iam_eval import (
 SLOT = 1
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:besu/validator-{SLOT}/key-AbCdEf"
 """Slot 1's secret in the synthesized default network (``besu``)."""
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
-ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 VERBS: dict[str, tuple[str, str | None]] = {
     "read": ("secretsmanager:GetSecretValue", "kms:Decrypt"),
     "overwrite": ("secretsmanager:PutSecretValue", "kms:GenerateDataKey"),

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
+from besu_stack.constructs.kms import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import (
     ACCOUNT,
+    ADMIN,
+    ALLOW_EVERYTHING,
     REGION,
     Policies,
     Request,
@@ -29,8 +31,6 @@ from tests.support.iam_eval import (
 
 pytestmark = pytest.mark.synth
 
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
-ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 RS256 = {"kms:SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256", "kms:MessageType": "RAW"}
 
 

@@ -18,8 +18,8 @@ import pytest
 from besu_stack.constructs.monitoring import VALUE_CHANGE_EVENTS
 from tests.conftest import StackJson, resources
 from tests.support.event_patterns import alerts, cloudtrail_event, role_session, rule_patterns
-from tests.support.iam_eval import ACCOUNT, REGION
-from tests.support.slot_secrets import ADMIN, SlotSecrets
+from tests.support.iam_eval import ACCOUNT, ADMIN, REGION
+from tests.support.slot_secrets import SlotSecrets
 
 pytestmark = pytest.mark.synth
 

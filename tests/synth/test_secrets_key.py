@@ -13,11 +13,12 @@ grant of its own. Evaluated with ``tests/support/iam_eval.py``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from besu_stack.constructs.secrets_key import KEY_ADMINISTRATION_ACTIONS
+from besu_stack.constructs.kms import KEY_ADMINISTRATION_ACTIONS, DecidingKeyPolicy
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import (
     ACCOUNT,
@@ -257,3 +258,21 @@ def test_no_role_but_the_key_lambdas_reads_a_slot_secret_by_its_own_policy(
         for action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"):
             allowed = is_allowed(Request(arn, action, SECRET_ARN), Policies(identity=policies))
             assert allowed == (arn == key_lambda), (logical, action)
+
+
+# --- the policy both deciding keys share (besu_stack/constructs/kms.py) ------------------------
+
+
+def test_a_deciding_key_policy_names_each_grantee_once_under_a_valid_sid() -> None:
+    """Each grant is one statement whose Sid says whom it admits: a Sid that is not letters and
+    digits, or one used twice (a grant that would shadow another), is refused by name."""
+    policy = DecidingKeyPolicy("arn:aws:iam::123456789012:root", owner="TestKey")
+    policy.allow("HostsRead", "arn:aws:iam::123456789012:role/hosts", ["kms:GetPublicKey"])
+    with pytest.raises(ValueError, match=r"TestKey grant: sid 'HostsRead' is already used"):
+        policy.allow("HostsRead", "arn:aws:iam::123456789012:role/other", ["kms:Decrypt"])
+    for bad in ("Hosts-Read", "", "Hösts"):
+        with pytest.raises(ValueError, match="must be letters and digits"):
+            policy.allow(bad, "arn:aws:iam::123456789012:role/hosts", ["kms:Decrypt"])
+    statements = json.loads(policy.document())["Statement"]
+    assert [s["Sid"] for s in statements] == ["AccountAdministersButCannotUseTheKey", "HostsRead"]
+    assert "Condition" not in statements[1]

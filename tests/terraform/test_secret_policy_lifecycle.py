@@ -30,8 +30,8 @@ from besu_stack.lambda_kernel import secret_policy
 from besu_stack.rehearsal.moto_server import MotoServer, write_provider_override
 from besu_stack.rehearsal.terraform import Terraform
 from tests.conftest import StackJson
-from tests.support.iam_eval import Policies, Request, is_allowed
-from tests.support.slot_secrets import ALLOW_EVERYTHING, by_path
+from tests.support.iam_eval import ALLOW_EVERYTHING, Policies, Request, is_allowed
+from tests.support.slot_secrets import by_path
 
 pytestmark = pytest.mark.terraform
 
