@@ -46,6 +46,7 @@ from tests.lambdas.health_fixtures import (  # noqa: E402
     make_health_aws,
     make_rpc_token_key,
 )
+from tests.lambdas.keygen_fixtures import keygen_environment  # noqa: E402
 from tests.lambdas.lifecycle_fixtures import (  # noqa: E402
     ACCOUNT,
     build_world,
@@ -100,26 +101,7 @@ class Bench:
 def _keygen(bench: Bench) -> None:
     server = bench.server
     key = str(server.client("kms").create_key()["KeyMetadata"]["KeyId"])
-    server.client("dynamodb").create_table(
-        TableName="bench-registry",
-        AttributeDefinitions=[{"AttributeName": "slot", "AttributeType": "N"}],
-        KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    server.client("s3").create_bucket(
-        Bucket="bench-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    env = {
-        "SECRET_NAME_PREFIX": "bench",
-        "KMS_KEY_ID": key,
-        "SECRET_KMS_KEY_ID": key,
-        "REGISTRY_TABLE_NAME": "bench-registry",
-        "ARTIFACT_BUCKET_NAME": "bench-artifacts",
-        "PRIVATE_ZONE_DOMAIN": "bench.internal",
-        "CONSENSUS_PROTOCOL": "qbft",
-        "CHAIN_ID": "1337",
-        "GENESIS_OPTIONS_JSON": "{}",
-    }
+    env = keygen_environment(server.client("dynamodb"), server.client("s3"), key, prefix="bench")
     bench.run("keygen", "keygen", "keygen.handler.handler", env, {"validator_count": 4})
 
 

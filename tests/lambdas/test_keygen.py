@@ -28,6 +28,7 @@ from lambda_src.keygen.logic import generate_keys, request_token
 from lambda_src.keygen.store import ArtifactBucket, SecretStore, Stores
 
 from .conftest import Clients
+from .keygen_fixtures import keygen_environment
 
 pytestmark = pytest.mark.moto
 
@@ -36,6 +37,7 @@ TABLE = "testnet-registry"
 BUCKET = "testnet-artifacts"
 DOMAIN = "testnet.internal"
 CHAIN_ID = 1337
+"""The names and chain id ``keygen_environment`` gives the network ``testnet``."""
 
 
 def secret_name(slot: int) -> str:
@@ -50,26 +52,7 @@ def kms_key(clients: Clients) -> str:
 @pytest.fixture
 def env(clients: Clients, kms_key: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The resources Terraform creates before invoking the function, and the function's env."""
-    clients.dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "slot", "AttributeType": "N"}],
-        KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    clients.s3.create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    values = {
-        "SECRET_NAME_PREFIX": PREFIX,
-        "KMS_KEY_ID": kms_key,
-        "SECRET_KMS_KEY_ID": kms_key,
-        "REGISTRY_TABLE_NAME": TABLE,
-        "ARTIFACT_BUCKET_NAME": BUCKET,
-        "PRIVATE_ZONE_DOMAIN": DOMAIN,
-        "CONSENSUS_PROTOCOL": "qbft",
-        "CHAIN_ID": str(CHAIN_ID),
-        "GENESIS_OPTIONS_JSON": json.dumps({"block_period_seconds": 2}),
-    }
+    values = keygen_environment(clients.dynamodb, clients.s3, kms_key, prefix=PREFIX)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values

@@ -39,6 +39,7 @@ from .health_fixtures import (
     make_health_aws,
     make_rpc_token_key,
 )
+from .keygen_fixtures import keygen_environment
 from .lifecycle_fixtures import ACCOUNT, build_world, lifecycle_env, lifecycle_event
 
 pytestmark = pytest.mark.moto
@@ -121,26 +122,7 @@ def run(account: MotoServer, floor_sdk: Path, packages: dict[str, bytes]) -> Run
 def test_key_generation(run: Runner, account: MotoServer) -> None:
     kms = account.client("kms")
     key = str(kms.create_key(Description="floor")["KeyMetadata"]["KeyId"])
-    account.client("dynamodb").create_table(
-        TableName="floor-registry",
-        AttributeDefinitions=[{"AttributeName": "slot", "AttributeType": "N"}],
-        KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    account.client("s3").create_bucket(
-        Bucket="floor-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    env = {
-        "SECRET_NAME_PREFIX": "floor",
-        "KMS_KEY_ID": key,
-        "SECRET_KMS_KEY_ID": key,
-        "REGISTRY_TABLE_NAME": "floor-registry",
-        "ARTIFACT_BUCKET_NAME": "floor-artifacts",
-        "PRIVATE_ZONE_DOMAIN": "floor.internal",
-        "CONSENSUS_PROTOCOL": "qbft",
-        "CHAIN_ID": "1337",
-        "GENESIS_OPTIONS_JSON": json.dumps({"block_period_seconds": 2}),
-    }
+    env = keygen_environment(account.client("dynamodb"), account.client("s3"), key, prefix="floor")
     result = run("keygen", "keygen.handler.handler", env, {"validator_count": 4})
     assert result["created_slots"] == [0, 1, 2, 3]
     secrets = account.client("secretsmanager").list_secrets()["SecretList"]
