@@ -40,28 +40,42 @@ class SecretPolicyWatch:
     ``writer_role_arns`` are the roles whose ``PutResourcePolicy`` is expected (the launch
     hook), ``revoker_role_arns`` those whose ``DeleteResourcePolicy`` is (the lifecycle
     functions: a revoke deletes the policy), ``value_writer_role_arns`` those whose changes of
-    the value are (the key Lambda; by default none, so every change alerts).
+    the value are (the key Lambda; by default none, so every change alerts). Every
+    ``DeleteSecret`` of a watched secret alerts, whoever calls it.
+
+    ``guarding_key_ids`` are the ids and ARNs of the KMS keys whose own policy decides who
+    uses them (the validator secrets' key, the RPC token key, ``kms.DecidingKeyPolicy``):
+    changing such a policy, disabling the key or scheduling its deletion alerts, whoever calls
+    it (the account administers these keys, so only an alert makes such a change seen).
     """
 
     secret_name_prefix: str
     writer_role_arns: Sequence[str]
     revoker_role_arns: Sequence[str]
     value_writer_role_arns: Sequence[str] = ()
+    guarding_key_ids: Sequence[str] = ()
 
 
 def _cloudtrail_pattern(
-    event_names: Sequence[str], secret_id: Sequence[Mapping[str, str]], identity: Mapping[str, Any]
+    event_names: Sequence[str],
+    secret_id: Sequence[Mapping[str, str]],
+    identity: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """A CloudTrail "AWS API Call" pattern of Secrets Manager calls on the watched secrets."""
+    """A CloudTrail "AWS API Call" pattern of Secrets Manager calls on the watched secrets.
+
+    Only calls by callers matching ``identity``, or by anyone when it is ``None``.
+    """
+    detail: dict[str, Any] = {
+        "eventSource": ["secretsmanager.amazonaws.com"],
+        "eventName": list(event_names),
+        "requestParameters": {"secretId": list(secret_id)},
+    }
+    if identity is not None:
+        detail["userIdentity"] = dict(identity)
     return {
         "source": ["aws.secretsmanager"],
         "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {
-            "eventSource": ["secretsmanager.amazonaws.com"],
-            "eventName": list(event_names),
-            "requestParameters": {"secretId": list(secret_id)},
-            "userIdentity": dict(identity),
-        },
+        "detail": detail,
     }
 
 
@@ -148,6 +162,51 @@ def secret_value_event_patterns(
         "by_other_role": _cloudtrail_pattern(
             VALUE_CHANGE_EVENTS, secret_id, _other_role(watch.value_writer_role_arns)
         ),
+    }
+
+
+def secret_deletion_event_patterns(
+    watch: SecretPolicyWatch, secret_arn_prefix: str
+) -> dict[str, dict[str, Any]]:
+    """The EventBridge pattern (rule key ``any``) of a slot secret's deletion, by anyone.
+
+    The key guard refuses a deletion without a recovery window to everyone
+    (:mod:`besu_stack.lambda_kernel.secret_policy`); a scheduled deletion stays possible, for
+    Terraform's destroy, and makes the secret unreadable at once ("DeleteSecret", Secrets
+    Manager API Reference: a secret scheduled for deletion cannot be accessed), so the node
+    fails closed. ``RestoreSecret`` brings it back within the 30-day window.
+    """
+    return {
+        "any": _cloudtrail_pattern(("DeleteSecret",), _secret_ids(watch, secret_arn_prefix), None)
+    }
+
+
+KEY_CHANGE_EVENTS: tuple[str, ...] = ("PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion")
+"""The KMS calls of the account's key administration that change who may use a guarding key
+(a new policy) or stop everyone using it (the validators cannot read their keys)."""
+
+
+def key_change_event_patterns(watch: SecretPolicyWatch) -> dict[str, dict[str, Any]]:
+    """The EventBridge pattern (rule key ``any``) of a guarding key's change, by anyone.
+
+    ``requestParameters.keyId`` is the key as the caller named it, and each of these calls
+    takes a key id or a key ARN only (their KMS API references; CloudTrail's example entry for
+    ``PutKeyPolicy``, https://docs.aws.amazon.com/kms/latest/developerguide/ct-put-key-policy.html,
+    shows the id as passed), so :attr:`SecretPolicyWatch.guarding_key_ids` lists both. No
+    pattern when there is no key to guard.
+    """
+    if not watch.guarding_key_ids:
+        return {}
+    return {
+        "any": {
+            "source": ["aws.kms"],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": {
+                "eventSource": ["kms.amazonaws.com"],
+                "eventName": list(KEY_CHANGE_EVENTS),
+                "requestParameters": {"keyId": list(watch.guarding_key_ids)},
+            },
+        }
     }
 
 
@@ -391,6 +450,8 @@ class Monitoring(Construct):
         self.alarm_names: dict[str, str] = {}
         self.secret_policy_rules: dict[str, CloudwatchEventRule] = {}
         self.secret_value_rules: dict[str, CloudwatchEventRule] = {}
+        self.secret_deletion_rules: dict[str, CloudwatchEventRule] = {}
+        self.key_change_rules: dict[str, CloudwatchEventRule] = {}
         if secret_policy_watch is not None:
             arn_prefix = platform.arn(
                 "secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"
@@ -408,6 +469,19 @@ class Monitoring(Construct):
                     "A validator secret's value, current version or description changed "
                     "outside the key Lambda",
                     self.secret_value_rules,
+                ),
+                (
+                    "secret_deletion",
+                    secret_deletion_event_patterns(secret_policy_watch, arn_prefix),
+                    "A validator secret was scheduled for deletion",
+                    self.secret_deletion_rules,
+                ),
+                (
+                    "key_change",
+                    key_change_event_patterns(secret_policy_watch),
+                    "The policy of a key guarding validator keys or RPC tokens changed, or "
+                    "the key was disabled or scheduled for deletion",
+                    self.key_change_rules,
                 ),
             )
             for kind, patterns, description, rules in watched:

@@ -29,7 +29,15 @@ statements, :func:`key_guard_statements`:
   pointing ``AWSCURRENT`` at another version changes the key a node reads as surely as
   writing one) or replicates the secret to another region (``ReplicateSecretToRegions``; its
   API reference also requires ``kms:Decrypt`` on the primary key, which the secrets key's
-  policy refuses everyone but the key Lambda and the hosts' role).
+  policy refuses everyone but the key Lambda and the hosts' role);
+* nobody at all deletes the secret without a recovery window (``DeleteSecret`` with
+  ``ForceDeleteWithoutRecovery``; the Service Authorization Reference gives the call the Bool
+  condition key ``secretsmanager:ForceDeleteWithoutRecovery``). A slot's key is the
+  validator's identity: a force-deleted one is gone, with no way back. Terraform's destroy
+  schedules the deletion with the slot secrets' 30-day window instead
+  (``validator_keys.SECRET_RECOVERY_WINDOW_DAYS``;
+  ``tests/terraform/test_secret_policy_lifecycle.py`` records the request the provider
+  sends), and every ``DeleteSecret`` alerts (``besu_stack/constructs/monitoring.py``).
 
 ``RestoreSecret`` only cancels a scheduled deletion: the versions it brings back are the ones
 the secret had, so it is not guarded.
@@ -86,6 +94,7 @@ KMS_KEY_CONDITIONS: tuple[tuple[str, str, str], ...] = (
 """(Sid, negated operator, condition key) of the two ``UpdateSecret`` guards (module doc)."""
 
 GUARD_SID = "OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey"
+NO_FORCED_DELETION_SID = "NobodyDeletesTheKeyWithoutRecovery"
 KEY_LAMBDA_ONLY_SID = "OnlyTheKeyLambdaMovesOrCopiesTheKey"
 OWNER_ALLOW_SID = "OwnerInstanceMayRead"
 OWNER_ONLY_SID = "NotFromOtherInstances"
@@ -114,7 +123,8 @@ def key_guard_statements(
 
     Reading and overwriting the key is denied to every principal not in
     ``allowed_principal_arns``; choosing another KMS key, moving a version label and
-    replicating to every principal but ``key_lambda_role_arn``.
+    replicating to every principal but ``key_lambda_role_arn``; deleting without a recovery
+    window to everyone.
     """
     not_allowed = {"aws:PrincipalArn": sorted(set(allowed_principal_arns))}
     not_key_lambda = {"aws:PrincipalArn": [key_lambda_role_arn]}
@@ -150,6 +160,14 @@ def key_guard_statements(
             "Action": list(KEY_LAMBDA_ONLY_ACTIONS),
             "Resource": "*",
             "Condition": {"StringNotEquals": not_key_lambda},
+        },
+        {
+            "Sid": NO_FORCED_DELETION_SID,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:DeleteSecret",
+            "Resource": "*",
+            "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
         },
     ]
 

@@ -215,12 +215,19 @@ class BesuNetworkStack(TerraformStack):
             alarm_email=inputs.string("alarm_email"),
             unhealthy_evaluation_periods=inputs.number("health_check_failures_before_action"),
             # The launch hook opens the slot secrets, the lifecycle functions close them (by
-            # deleting the policy), the key Lambda writes their values; any other change alerts.
+            # deleting the policy), the key Lambda writes their values; any other change alerts,
+            # as do every deletion and every change of the two keys whose policy decides alone.
             secret_policy_watch=SecretPolicyWatch(
                 secret_name_prefix=identity.secret_name_prefix,
                 writer_role_arns=lifecycle.policy_writer_role_arns,
                 revoker_role_arns=lifecycle.policy_revoker_role_arns,
                 value_writer_role_arns=[keys.key_lambda_role_arn],
+                guarding_key_ids=[
+                    keys.secrets_key.key_id,
+                    keys.secrets_key.key_arn,
+                    rpc_token_key.key_id,
+                    rpc_token_key.key_arn,
+                ],
             ),
         )
 

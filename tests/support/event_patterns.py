@@ -5,8 +5,8 @@ Amazon EventBridge event patterns",
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html: exact
 values, ``prefix``, ``anything-but``; a field absent from the event matches no filter). moto's
 TestEventPattern returns no result, so this is a regression guard of our reading, not an AWS
-oracle. Events are CloudTrail "AWS API Call via CloudTrail" events of Secrets Manager, with the
-fields the patterns filter on.
+oracle. Events are CloudTrail "AWS API Call via CloudTrail" events of Secrets Manager and KMS,
+with the fields the patterns filter on.
 """
 
 from __future__ import annotations
@@ -50,6 +50,22 @@ def cloudtrail_event(
             "eventSource": "secretsmanager.amazonaws.com",
             "eventName": name,
             "requestParameters": {"secretId": secret_id, **(parameters or {})},
+            "userIdentity": dict(identity),
+        },
+    }
+
+
+def kms_cloudtrail_event(
+    name: str, key_id: str, identity: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The CloudTrail event of KMS call ``name`` on the key named ``key_id`` by ``identity``."""
+    return {
+        "source": "aws.kms",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": "kms.amazonaws.com",
+            "eventName": name,
+            "requestParameters": {"keyId": key_id, **(parameters or {})},
             "userIdentity": dict(identity),
         },
     }

@@ -251,7 +251,7 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
     The account, partition and region data sources become :data:`ACCOUNT`, :data:`PARTITION`
     and :data:`REGION`; a resource's ``name`` its (resolved) name; the ``arn`` of a role, key,
     secret, cluster, log group, bucket or table an ARN of the documented form built from its
-    name (a key's from its logical id). Any other reference becomes an ARN of a ``test``
+    name (a key's from its logical id, which is also its ``key_id``). Any other reference becomes an ARN of a ``test``
     service, which no statement about a real service can match by accident.
     """
 
@@ -283,6 +283,8 @@ def resolve(stack: Mapping[str, Any], text: str) -> str:
             return arns[kind]()
         if (kind, attribute) == ("aws_iam_role", "id"):
             return named()
+        if (kind, attribute) == ("aws_kms_key", "key_id"):
+            return name  # the id its ARN ends with
         # Anything else: a value of its own that no pattern of another service can match.
         return f"arn:{PARTITION}:test:{REGION}:{ACCOUNT}:{kind}/{name}/{attribute}"
 

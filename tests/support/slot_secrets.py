@@ -57,6 +57,8 @@ VERBS: dict[str, tuple[str, str | None]] = {
     "move": ("secretsmanager:UpdateSecretVersionStage", None),
     # The API reference requires kms:Decrypt on the primary secret's key.
     "replicate": ("secretsmanager:ReplicateSecretToRegions", "kms:Decrypt"),
+    # Deleting (scheduled, or without recovery): no KMS call.
+    "delete": ("secretsmanager:DeleteSecret", None),
 }
 """What each verb takes: the Secrets Manager action, and the KMS action on the secrets key."""
 OWN_KEY_ID = "0000aaaa-bbbb-cccc-dddd-eeeeffff0000"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from besu_stack.constructs.kms import KEY_ADMINISTRATION_ACTIONS, DecidingKeyPolicy
+from besu_stack.constructs.validator_keys import SECRET_RECOVERY_WINDOW_DAYS
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import (
     ACCOUNT,
@@ -185,6 +186,20 @@ def test_only_the_key_lambda_moves_a_version_label_or_replicates_a_key(world: Wo
                 assert not world.secrets.secrets_manager_allows(who, verb, policy), (who, verb)
     # Replicating also takes kms:Decrypt on the secrets key, refused the administrator anyway.
     assert not world.secrets.kms_allows("admin", "replicate")
+
+
+def test_nobody_deletes_a_slot_secret_without_a_recovery_window(world: World) -> None:
+    """A force-deleted key is a validator identity gone for good: every policy refuses it to
+    everyone, while the scheduled deletion Terraform's destroy sends stays allowed to the
+    administrator who applies (test_secret_policy_lifecycle.py records that request)."""
+    forced = {"secretsmanager:ForceDeleteWithoutRecovery": "true"}
+    scheduled = {"secretsmanager:RecoveryWindowInDays": str(SECRET_RECOVERY_WINDOW_DAYS)}
+    for policy in (world.secrets.initial_policy, world.hook_secret_policy):
+        for who in world.roles:
+            assert not world.secrets.secrets_manager_allows(
+                who, "delete", policy, context=forced
+            ), who
+        assert world.secrets.secrets_manager_allows("admin", "delete", policy, context=scheduled)
 
 
 def test_no_principal_uses_the_key_outside_secrets_manager(world: World) -> None:

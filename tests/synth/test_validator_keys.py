@@ -82,6 +82,7 @@ def test_secret_policy_refuses_the_value_to_everyone_but_the_key_lambda(
             "NoOtherKmsKeyById",
             "NoOtherKmsKeyByArn",
             "OnlyTheKeyLambdaMovesOrCopiesTheKey",
+            "NobodyDeletesTheKeyWithoutRecovery",
         }
         assert all(s["Effect"] == "Deny" and s["Principal"] == "*" for s in statements.values())
         guard = statements["OnlyTheKeyLambdaAndTheSlotsNodeTouchTheKey"]

@@ -12,7 +12,9 @@ The same run records (moto's request recorder) the ``UpdateSecret`` the provider
 slot secret's description changes, and evaluates that request as an administrator's against
 every policy the secret goes through: the key guard refuses ``UpdateSecret`` naming a KMS key
 other than the secrets key (``besu_stack/lambda_kernel/secret_policy.py``), and the request
-Terraform actually sends must not be one of those.
+Terraform actually sends must not be one of those. Its destroy's ``DeleteSecret`` is recorded
+too: the guard refuses a deletion without a recovery window to everyone, and the provider's
+must not be one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from besu_stack.constructs.validator_keys import SECRET_RECOVERY_WINDOW_DAYS
 from besu_stack.lambda_kernel import secret_policy
 from besu_stack.rehearsal.moto_server import MotoServer, write_provider_override
 from besu_stack.rehearsal.terraform import Terraform
@@ -52,6 +55,7 @@ def _configuration(stack: StackJson, description: str) -> dict[str, Any]:
     assert secret["kms_key_id"].startswith("${aws_kms_key.") and secret["kms_key_id"].endswith(
         ".arn}"
     )
+    assert secret["recovery_window_in_days"] == SECRET_RECOVERY_WINDOW_DAYS
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}},
         "provider": {"aws": {"region": "eu-west-1"}},
@@ -62,7 +66,7 @@ def _configuration(stack: StackJson, description: str) -> dict[str, Any]:
                     "name": NAME,
                     "description": description,
                     "kms_key_id": "${aws_kms_key.secrets.arn}",
-                    "recovery_window_in_days": 0,
+                    "recovery_window_in_days": secret["recovery_window_in_days"],
                 },
             },
             "aws_secretsmanager_secret_policy": {
@@ -121,6 +125,20 @@ def _admin_may(request_body: dict[str, Any], policy: str | None) -> bool:
     return is_allowed(
         request, Policies(identity=[ALLOW_EVERYTHING], resource=[policy] if policy else [])
     )
+
+
+def _admin_may_delete(request_body: dict[str, Any], policy: str) -> bool:
+    """Whether Secrets Manager lets an administrator send this ``DeleteSecret``, given the
+    secret's policy (condition keys as the Service Authorization Reference names them)."""
+    context = {
+        "secretsmanager:ForceDeleteWithoutRecovery": str(
+            bool(request_body.get("ForceDeleteWithoutRecovery", False))
+        ).lower()
+    }
+    if "RecoveryWindowInDays" in request_body:
+        context["secretsmanager:RecoveryWindowInDays"] = str(request_body["RecoveryWindowInDays"])
+    request = Request(ADMIN, "secretsmanager:DeleteSecret", "*", context)
+    return is_allowed(request, Policies(identity=[ALLOW_EVERYTHING], resource=[policy]))
 
 
 def _policy_action(tf: Terraform) -> list[str]:
@@ -190,5 +208,17 @@ def test_a_plan_leaves_the_hooks_policy_and_its_absence_alone(
         state = tf.show_state()["values"]["root_module"]["resources"]
         assert "aws_secretsmanager_secret_policy.slot" in [r["address"] for r in state]
         assert _policy_action(tf) == ["no-op"]
+
+        # Terraform's destroy schedules the secret's deletion: the guard refuses only a
+        # deletion without recovery, which the provider does not send.
+        _recorder(moto, "start-recording")
+        tf.destroy()
+        _recorder(moto, "stop-recording")
+        (delete,) = _recorded_calls(moto, "secretsmanager.DeleteSecret")
+        assert delete.get("ForceDeleteWithoutRecovery") in (None, False), delete
+        assert delete["RecoveryWindowInDays"] == SECRET_RECOVERY_WINDOW_DAYS
+        for policy in (initial, owned):
+            assert _admin_may_delete(delete, policy)
+            assert not _admin_may_delete({**delete, "ForceDeleteWithoutRecovery": True}, policy)
     finally:
         tf.destroy()
