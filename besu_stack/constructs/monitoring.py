@@ -172,9 +172,11 @@ def secret_deletion_event_patterns(
 
     The key guard refuses a deletion without a recovery window to everyone
     (:mod:`besu_stack.lambda_kernel.secret_policy`); a scheduled deletion stays possible, for
-    Terraform's destroy, and makes the secret unreadable at once ("DeleteSecret", Secrets
-    Manager API Reference: a secret scheduled for deletion cannot be accessed), so the node
-    fails closed. ``RestoreSecret`` brings it back within the 30-day window.
+    Terraform's destroy, and makes the secret inaccessible at once ("Secrets Manager considers
+    a secret scheduled for deletion deprecated and you can no longer directly access it",
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_restore-secret.html): a
+    node that starts then cannot read its key. ``RestoreSecret`` brings it back within the
+    30-day window.
     """
     return {
         "any": _cloudtrail_pattern(("DeleteSecret",), _secret_ids(watch, secret_arn_prefix), None)
@@ -320,6 +322,11 @@ class Monitoring(Construct):
       ``lambda_<key>_errors``  AWS/Lambda Errors > 0 in 5 minutes, one per
                                ``lambda_functions`` entry
       ======================== =========================================================
+    * With ``secret_policy_watch``, EventBridge rules on CloudTrail's management events that
+      notify the topic when a slot secret's policy or value changes outside the functions
+      expected to change it, when a slot secret is deleted, and when a guarding key's policy
+      changes or the key is disabled or scheduled for deletion (:class:`SecretPolicyWatch`; the
+      account needs a trail with logging enabled).
     * Dashboard ``<network>-validators``: block height, peers, health and blocks since the last
       proposal per slot; the network counts against the quorum; the service's CPU and memory
       (Container Insights); the data volumes' disk usage. No RPC latency widget: a Network Load
@@ -332,7 +339,9 @@ class Monitoring(Construct):
     dashboard JSON embeds them, so they must not be Terraform expressions containing quotes.
 
     Attributes: ``topic_arn``, ``topic_name``, ``alarm_names`` (key -> alarm name),
-    ``alarms`` (key -> ``CloudwatchMetricAlarm``), ``dashboard_name``.
+    ``alarms`` (key -> ``CloudwatchMetricAlarm``), ``dashboard_name``, and the EventBridge
+    rules by rule key: ``secret_policy_rules``, ``secret_value_rules``,
+    ``secret_deletion_rules``, ``key_change_rules``.
     """
 
     def __init__(
