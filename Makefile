@@ -78,10 +78,10 @@ synth: setup  ## synthesize the default network (no AWS account needed)
 rehearse: setup  ## plan, apply, drill and destroy the default network in a local moto account
 	$(BIN)/besu-stack rehearse
 
-# Two workers (the machine's two cores); the rehearsal's tests share one worker and its
-# minutes-long session fixture (tests/conftest.py).
+# Two workers (the machine's two cores), given whole files: the rehearsal's tests share one
+# file, so its minutes-long session fixture is built once (tests/conftest.py).
 test: setup lint  ## lint, type-check and run the whole test suite
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: setup  ## ruff format check, ruff lint, mypy
 	$(BIN)/ruff format --check .

@@ -115,13 +115,26 @@ def ref(stack: StackJson, kind: str, path_suffix: str, attribute: str) -> str:
     return "${" + address_of(stack, kind, path_suffix) + "." + attribute + "}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), keep the rehearsal's tests together.
+REHEARSAL_MODULE = "tests/terraform/test_rehearsal.py"
+"""Where every test that uses the rehearsal lives (``tests/terraform/conftest.py``, ``rehearsed``)."""
 
-    They share one session fixture that takes minutes (the default network applied into moto,
-    drilled and destroyed: ``tests/terraform/conftest.py``, ``rehearsed``); on one worker it is
-    built once, while the other worker runs the rest. Without xdist the marker does nothing.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test outside :data:`REHEARSAL_MODULE` that uses the rehearsal.
+
+    ``make test`` distributes the suite over two workers by file (``pytest -n 2 --dist
+    loadfile``), so the rehearsal's minutes-long session fixture is built once only while all
+    its tests share one file. (xdist's ``--dist loadgroup`` marker would not do it: pytest 9.2
+    no longer reads the node ids xdist 3.8 rewrites to group by, pytest-dev/pytest-xdist#1386.)
     """
-    for item in items:
-        if "rehearsed" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("rehearsal"))
+    strays = sorted(
+        item.nodeid
+        for item in items
+        if {"rehearsed", "default_plan"} & set(getattr(item, "fixturenames", ()))
+        and not item.nodeid.startswith(REHEARSAL_MODULE)
+    )
+    if strays:
+        raise pytest.UsageError(
+            f"tests using the rehearsal must live in {REHEARSAL_MODULE}, "
+            f"so that `make test` (--dist loadfile) runs it once: {', '.join(strays)}"
+        )
