@@ -68,6 +68,9 @@ KEY_ADMINISTRATION_ACTIONS: tuple[str, ...] = (
 but using it (no encrypt, decrypt, sign, data keys, re-encryption or ``CreateGrant``: a grant
 would let an administrator use the key without a visible policy change)."""
 
+ADMINISTRATION_SID = "AccountAdministersButCannotUseTheKey"
+"""The statement id of the account's administration of a :class:`DecidingKeyPolicy`'s key."""
+
 _SID = re.compile(r"[A-Za-z0-9]+")
 """What a statement id may be ("IAM JSON policy elements: Sid")."""
 
@@ -100,7 +103,7 @@ class DecidingKeyPolicy:
         """
         if not _SID.fullmatch(sid):
             raise ValueError(f"{self._owner} grant: sid {sid!r} must be letters and digits")
-        if any(granted["Sid"] == sid for granted in self._grants):
+        if sid == ADMINISTRATION_SID or any(granted["Sid"] == sid for granted in self._grants):
             raise ValueError(f"{self._owner} grant: sid {sid!r} is already used")
         statement: dict[str, object] = {
             "Sid": sid,
@@ -116,7 +119,7 @@ class DecidingKeyPolicy:
     def document(self) -> str:
         """The key policy as JSON (``policy_document``)."""
         administration: Statement = {
-            "Sid": "AccountAdministersButCannotUseTheKey",
+            "Sid": ADMINISTRATION_SID,
             "Effect": "Allow",
             "Principal": {"AWS": self._root_arn},
             "Action": list(KEY_ADMINISTRATION_ACTIONS),

@@ -44,9 +44,12 @@ class SecretPolicyWatch:
     ``DeleteSecret`` of a watched secret alerts, whoever calls it.
 
     ``guarding_key_ids`` are the ids and ARNs of the KMS keys whose own policy decides who
-    uses them (the validator secrets' key, the RPC token key, ``kms.DecidingKeyPolicy``):
-    changing such a policy, disabling the key or scheduling its deletion alerts, whoever calls
-    it (the account administers these keys, so only an alert makes such a change seen).
+    uses them (the validator secrets' key, the RPC token key, ``kms.DecidingKeyPolicy``), and
+    ``guarding_alias_names`` their aliases: changing such a policy, disabling the key,
+    scheduling its deletion, or creating, repointing or deleting its alias alerts, whoever
+    calls it (the account administers these keys, so only an alert makes such a change seen;
+    the hosts find the RPC token key by its alias, so a repointed alias would make new hosts
+    trust another key).
     """
 
     secret_name_prefix: str
@@ -54,6 +57,7 @@ class SecretPolicyWatch:
     revoker_role_arns: Sequence[str]
     value_writer_role_arns: Sequence[str] = ()
     guarding_key_ids: Sequence[str] = ()
+    guarding_alias_names: Sequence[str] = ()
 
 
 def _cloudtrail_pattern(
@@ -187,29 +191,46 @@ KEY_CHANGE_EVENTS: tuple[str, ...] = ("PutKeyPolicy", "DisableKey", "ScheduleKey
 """The KMS calls of the account's key administration that change who may use a guarding key
 (a new policy) or stop everyone using it (the validators cannot read their keys)."""
 
+ALIAS_CHANGE_EVENTS: tuple[str, ...] = ("CreateAlias", "UpdateAlias", "DeleteAlias")
+"""The KMS calls that change which key an alias names."""
+
+
+def _kms_pattern(event_names: Sequence[str], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudTrail "AWS API Call" pattern of KMS calls whose request parameters match."""
+    return {
+        "source": ["aws.kms"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["kms.amazonaws.com"],
+            "eventName": list(event_names),
+            "requestParameters": dict(parameters),
+        },
+    }
+
 
 def key_change_event_patterns(watch: SecretPolicyWatch) -> dict[str, dict[str, Any]]:
-    """The EventBridge pattern (rule key ``any``) of a guarding key's change, by anyone.
+    """EventBridge patterns (by rule key) of a guarding key's changes, by anyone.
 
-    ``requestParameters.keyId`` is the key as the caller named it, and each of these calls
-    takes a key id or a key ARN only (their KMS API references; CloudTrail's example entry for
-    ``PutKeyPolicy``, https://docs.aws.amazon.com/kms/latest/developerguide/ct-put-key-policy.html,
-    shows the id as passed), so :attr:`SecretPolicyWatch.guarding_key_ids` lists both. No
-    pattern when there is no key to guard.
+    * ``any``: :data:`KEY_CHANGE_EVENTS` on a guarding key. ``requestParameters.keyId`` is the
+      key as the caller named it, and each of these calls takes a key id or a key ARN only
+      (their KMS API references; CloudTrail's example entry for ``PutKeyPolicy``,
+      https://docs.aws.amazon.com/kms/latest/developerguide/ct-put-key-policy.html, has a key
+      id there), so :attr:`SecretPolicyWatch.guarding_key_ids` lists both.
+    * ``alias``: :data:`ALIAS_CHANGE_EVENTS` on a guarding key's alias, by
+      ``requestParameters.aliasName`` (always ``alias/<name>``: the API references of the three
+      calls; CloudTrail's example entry for ``UpdateAlias``,
+      https://docs.aws.amazon.com/kms/latest/developerguide/ct-updatealias.html).
+
+    No pattern for what is not given.
     """
-    if not watch.guarding_key_ids:
-        return {}
-    return {
-        "any": {
-            "source": ["aws.kms"],
-            "detail-type": ["AWS API Call via CloudTrail"],
-            "detail": {
-                "eventSource": ["kms.amazonaws.com"],
-                "eventName": list(KEY_CHANGE_EVENTS),
-                "requestParameters": {"keyId": list(watch.guarding_key_ids)},
-            },
-        }
-    }
+    patterns: dict[str, dict[str, Any]] = {}
+    if watch.guarding_key_ids:
+        patterns["any"] = _kms_pattern(KEY_CHANGE_EVENTS, {"keyId": list(watch.guarding_key_ids)})
+    if watch.guarding_alias_names:
+        patterns["alias"] = _kms_pattern(
+            ALIAS_CHANGE_EVENTS, {"aliasName": list(watch.guarding_alias_names)}
+        )
+    return patterns
 
 
 DATA_VOLUME_MOUNT_PATH = "/var/lib/besu"
@@ -324,9 +345,9 @@ class Monitoring(Construct):
       ======================== =========================================================
     * With ``secret_policy_watch``, EventBridge rules on CloudTrail's management events that
       notify the topic when a slot secret's policy or value changes outside the functions
-      expected to change it, when a slot secret is deleted, and when a guarding key's policy
-      changes or the key is disabled or scheduled for deletion (:class:`SecretPolicyWatch`; the
-      account needs a trail with logging enabled).
+      expected to change it, when a slot secret's deletion is requested, and when a guarding
+      key's policy or alias changes or the key is disabled or scheduled for deletion
+      (:class:`SecretPolicyWatch`; the account needs a trail with logging enabled).
     * Dashboard ``<network>-validators``: block height, peers, health and blocks since the last
       proposal per slot; the network counts against the quorum; the service's CPU and memory
       (Container Insights); the data volumes' disk usage. No RPC latency widget: a Network Load
@@ -482,14 +503,14 @@ class Monitoring(Construct):
                 (
                     "secret_deletion",
                     secret_deletion_event_patterns(secret_policy_watch, arn_prefix),
-                    "A validator secret was scheduled for deletion",
+                    "A validator secret's deletion was requested",
                     self.secret_deletion_rules,
                 ),
                 (
                     "key_change",
                     key_change_event_patterns(secret_policy_watch),
-                    "The policy of a key guarding validator keys or RPC tokens changed, or "
-                    "the key was disabled or scheduled for deletion",
+                    "The policy or alias of a key guarding validator keys or RPC tokens "
+                    "changed, or the key was disabled or scheduled for deletion",
                     self.key_change_rules,
                 ),
             )

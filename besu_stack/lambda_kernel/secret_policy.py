@@ -59,7 +59,9 @@ the secret had, so it is not guarded.
   stop here is an administrator's ``UpdateSecret`` with a value and a KMS key of their own:
   that replaces the key (it never reveals the old one; the node then fails closed, its
   address no longer the registry's), and an EventBridge rule on the CloudTrail event alerts
-  (``besu_stack/constructs/monitoring.py``, ``secret_value_event_patterns``).
+  (``besu_stack/constructs/monitoring.py``, ``secret_value_event_patterns``). Nor can it stop
+  a ``DeleteSecret`` without a recovery window, which loses the key for good; that alerts too
+  (``secret_deletion_event_patterns``).
 
 Revoking by deletion is what lets the termination hook and the reconciler hold
 ``secretsmanager:DeleteResourcePolicy`` without ``PutResourcePolicy``: Secrets Manager has no

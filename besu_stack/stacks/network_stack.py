@@ -228,6 +228,7 @@ class BesuNetworkStack(TerraformStack):
                     rpc_token_key.key_id,
                     rpc_token_key.key_arn,
                 ],
+                guarding_alias_names=[keys.secrets_key.alias_name, rpc_token_key.alias_name],
             ),
         )
 

@@ -58,7 +58,11 @@ def secrets(default_stack: StackJson) -> SlotSecrets:
 
 @pytest.fixture(scope="module")
 def value_alerts(default_stack: StackJson) -> list[Any]:
-    return rule_patterns(default_stack, "secret_value")
+    """The alert rules on a slot secret's value changes and deletions."""
+    return [
+        *rule_patterns(default_stack, "secret_value"),
+        *rule_patterns(default_stack, "secret_deletion"),
+    ]
 
 
 @pytest.fixture
@@ -96,7 +100,8 @@ def _assert_closed(
     secrets: SlotSecrets, state: State, instances: list[str], value_alerts: list[Any]
 ) -> None:
     """Only the key Lambda reads and overwrites; of the hosts, only the owner reads. Where a
-    policy exists nobody else replaces or moves the key; where none does, doing so alerts."""
+    policy exists nobody else replaces or moves the key, and nobody at all deletes it without
+    a recovery window; where none does, doing so alerts."""
     step, policy = state.step, state.policy
     assert secrets.can("key lambda", "read", policy), step
     assert secrets.can("key lambda", "overwrite", policy), step
@@ -113,10 +118,16 @@ def _assert_closed(
     # Terraform, applying as an administrator, may still change a description.
     assert secrets.may_update_metadata("admin", policy, None), step
     assert secrets.may_update_metadata("admin", policy, secrets.key_arn), step
+    forced = {"secretsmanager:ForceDeleteWithoutRecovery": "true"}
     if policy is not None:
         # The policy holds by itself: Secrets Manager already refuses the administrator.
         for verb in ("read", "overwrite", "move", "replicate"):
             assert not secrets.secrets_manager_allows("admin", verb, policy), (step, verb)
+        for who in secrets.roles:
+            assert not secrets.secrets_manager_allows(who, "delete", policy, context=forced), (
+                step,
+                who,
+            )
         for spelling in OWN_KEY_SPELLINGS:
             for filled in FILLED:
                 assert not secrets.can_replace_with_own_key("admin", policy, spelling, filled), (
@@ -135,10 +146,13 @@ def _assert_closed(
         # is seen: the alert rules match the CloudTrail event of each.
         assert secrets.can_replace_with_own_key("admin", policy), step
         assert secrets.can("admin", "move", policy), step
+        # So does a deletion without a recovery window (the key is then gone for good).
+        assert secrets.secrets_manager_allows("admin", "delete", policy, context=forced), step
         admin = role_session(secrets.arn("admin"))
         for call, parameters in (
             ("UpdateSecret", {"kmsKeyId": OWN_KEY_ARN}),
             ("UpdateSecretVersionStage", {"versionStage": "AWSCURRENT"}),
+            ("DeleteSecret", {"forceDeleteWithoutRecovery": True}),
         ):
             event = cloudtrail_event(call, SECRET_ARN, admin, parameters)
             assert alerts(value_alerts, event), (step, call)

@@ -71,6 +71,24 @@ def kms_cloudtrail_event(
     }
 
 
+def kms_alias_cloudtrail_event(
+    name: str, alias_name: str, identity: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The CloudTrail event of KMS alias call ``name`` (``CreateAlias``, ``UpdateAlias``,
+    ``DeleteAlias``) on ``alias_name`` by ``identity``: ``requestParameters.aliasName``, as
+    the CloudTrail examples of the KMS developer guide show (``ct-updatealias``)."""
+    return {
+        "source": "aws.kms",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": "kms.amazonaws.com",
+            "eventName": name,
+            "requestParameters": {"aliasName": alias_name},
+            "userIdentity": dict(identity),
+        },
+    }
+
+
 def role_session(role_arn: str) -> dict[str, Any]:
     """A CloudTrail ``userIdentity`` of a session of the role ``role_arn``."""
     return {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": role_arn}}}

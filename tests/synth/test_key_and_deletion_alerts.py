@@ -4,9 +4,10 @@
   deletion without a recovery window (``besu_stack/lambda_kernel/secret_policy.py``), and a
   scheduled one makes the key unreadable at once.
 * Changing the policy of a key whose policy decides alone (the validator secrets' key, the RPC
-  token key), disabling it or scheduling its deletion alerts, whoever calls it: the account
-  administers those keys (``besu_stack/constructs/kms.py``, ``KEY_ADMINISTRATION_ACTIONS``),
-  so such a change is allowed, and only an alert makes it seen.
+  token key), disabling it, scheduling its deletion, or creating, repointing or deleting its
+  alias alerts, whoever calls it: the account administers those keys
+  (``besu_stack/constructs/kms.py``, ``KEY_ADMINISTRATION_ACTIONS``), so such a change is
+  allowed, and only an alert makes it seen.
 
 Matched by ``tests/support/event_patterns.py``: a regression guard of our reading of
 EventBridge's filters, not an AWS oracle.
@@ -18,16 +19,18 @@ from typing import Any
 
 import pytest
 
-from besu_stack.constructs.monitoring import KEY_CHANGE_EVENTS
+from besu_stack.constructs.monitoring import ALIAS_CHANGE_EVENTS, KEY_CHANGE_EVENTS
 from tests.conftest import StackJson, resources
 from tests.support.event_patterns import (
     alerts,
     cloudtrail_event,
+    kms_alias_cloudtrail_event,
     kms_cloudtrail_event,
     role_session,
     rule_patterns,
 )
 from tests.support.iam_eval import ACCOUNT, ADMIN, REGION, resolve
+from tests.support.slot_secrets import by_path
 
 pytestmark = pytest.mark.synth
 
@@ -63,12 +66,12 @@ def deletion(default_stack: StackJson) -> list[Any]:
 @pytest.fixture(scope="module")
 def key_change(default_stack: StackJson) -> list[Any]:
     found = rule_patterns(default_stack, "key_change")
-    assert len(found) == 1
+    assert len(found) == 2  # the key's policy and state, its alias
     return found
 
 
 def test_every_deletion_of_a_slot_secret_alerts(deletion: list[Any]) -> None:
-    """Terraform's own destroy, as the administrator it applies as, alerts too."""
+    """Whoever calls it, the administrator Terraform applies as included."""
     for caller in CALLERS:
         for secret_id in (SECRET, SECRET_ARN):
             event = cloudtrail_event(
@@ -109,23 +112,48 @@ def test_using_a_guarding_key_or_changing_another_key_raises_no_alert(
     assert key_arn.endswith(key_id)
 
 
+def _alias(stack: StackJson, path_suffix: str) -> str:
+    """The resolved name of the KMS alias at ``path_suffix``."""
+    return str(resolve(stack, by_path(stack, "aws_kms_alias", path_suffix)["name"]))
+
+
+def test_changing_a_guarding_keys_alias_alerts(
+    default_stack: StackJson, key_change: list[Any]
+) -> None:
+    """The hosts find the RPC token key by its alias (host_bootstrap.py): the account may
+    repoint an alias (KEY_ADMINISTRATION_ACTIONS), so a repointed alias would make new hosts
+    trust another key. Creating, repointing or deleting either guarding key's alias alerts."""
+    aliases = [
+        _alias(default_stack, "/validator_keys/secrets_key/alias"),
+        _alias(default_stack, "/rpc_token_key/alias"),
+    ]
+    assert aliases == ["alias/besu-validator-keys", "alias/besu-rpc-token"]
+    for alias in aliases:
+        for call in ALIAS_CHANGE_EVENTS:
+            for caller in CALLERS:
+                event = kms_alias_cloudtrail_event(call, alias, caller)
+                assert alerts(key_change, event), (alias, call, caller)
+    admin = role_session(ADMIN)
+    assert not alerts(key_change, kms_alias_cloudtrail_event("UpdateAlias", "alias/other", admin))
+
+
 def test_deletion_and_key_alerts_go_to_the_alarm_topic(default_stack: StackJson) -> None:
     topic_ref = next(
         "${aws_sns_topic." + name + ".arn}" for name in resources(default_stack, "aws_sns_topic")
     )
-    for kind, rule_name in (
-        ("secret_deletion", "besu-secret-deletion-any"),
-        ("key_change", "besu-key-change-any"),
+    for kind, rule_names in (
+        ("secret_deletion", ["besu-secret-deletion-any"]),
+        ("key_change", ["besu-key-change-alias", "besu-key-change-any"]),
     ):
-        (target,) = [
+        targets = [
             t
             for t in resources(default_stack, "aws_cloudwatch_event_target").values()
             if f"/monitoring/{kind}_" in t["//"]["metadata"]["path"]
         ]
-        assert target["arn"] == topic_ref
-        (rule,) = [
+        assert [t["arn"] for t in targets] == [topic_ref] * len(rule_names)
+        rules = [
             r
             for r in resources(default_stack, "aws_cloudwatch_event_rule").values()
             if f"/monitoring/{kind}_" in r["//"]["metadata"]["path"]
         ]
-        assert rule["name"] == rule_name
+        assert sorted(r["name"] for r in rules) == rule_names

@@ -18,7 +18,11 @@ from typing import Any
 
 import pytest
 
-from besu_stack.constructs.kms import KEY_ADMINISTRATION_ACTIONS, DecidingKeyPolicy
+from besu_stack.constructs.kms import (
+    ADMINISTRATION_SID,
+    KEY_ADMINISTRATION_ACTIONS,
+    DecidingKeyPolicy,
+)
 from besu_stack.constructs.validator_keys import SECRET_RECOVERY_WINDOW_DAYS
 from tests.conftest import StackJson, resources
 from tests.support.iam_eval import (
@@ -285,6 +289,8 @@ def test_a_deciding_key_policy_names_each_grantee_once_under_a_valid_sid() -> No
     policy.allow("HostsRead", "arn:aws:iam::123456789012:role/hosts", ["kms:GetPublicKey"])
     with pytest.raises(ValueError, match=r"TestKey grant: sid 'HostsRead' is already used"):
         policy.allow("HostsRead", "arn:aws:iam::123456789012:role/other", ["kms:Decrypt"])
+    with pytest.raises(ValueError, match="is already used"):
+        policy.allow(ADMINISTRATION_SID, "arn:aws:iam::123456789012:role/hosts", ["kms:Decrypt"])
     for bad in ("Hosts-Read", "", "Hösts"):
         with pytest.raises(ValueError, match="must be letters and digits"):
             policy.allow(bad, "arn:aws:iam::123456789012:role/hosts", ["kms:Decrypt"])
