@@ -36,6 +36,22 @@ def _value_matches(filter_: Any, value: Any) -> bool:
     return bool(filter_ == value)
 
 
+def api_call_event(
+    service: str, name: str, parameters: Mapping[str, Any], identity: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The CloudTrail "AWS API Call" event of ``service``'s call ``name`` by ``identity``."""
+    return {
+        "source": f"aws.{service}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": name,
+            "requestParameters": dict(parameters),
+            "userIdentity": dict(identity),
+        },
+    }
+
+
 def cloudtrail_event(
     name: str,
     secret_id: str,
@@ -43,32 +59,14 @@ def cloudtrail_event(
     parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CloudTrail event of Secrets Manager call ``name`` on ``secret_id`` by ``identity``."""
-    return {
-        "source": "aws.secretsmanager",
-        "detail-type": "AWS API Call via CloudTrail",
-        "detail": {
-            "eventSource": "secretsmanager.amazonaws.com",
-            "eventName": name,
-            "requestParameters": {"secretId": secret_id, **(parameters or {})},
-            "userIdentity": dict(identity),
-        },
-    }
+    return api_call_event(
+        "secretsmanager", name, {"secretId": secret_id, **(parameters or {})}, identity
+    )
 
 
-def kms_cloudtrail_event(
-    name: str, key_id: str, identity: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def kms_cloudtrail_event(name: str, key_id: str, identity: Mapping[str, Any]) -> dict[str, Any]:
     """The CloudTrail event of KMS call ``name`` on the key named ``key_id`` by ``identity``."""
-    return {
-        "source": "aws.kms",
-        "detail-type": "AWS API Call via CloudTrail",
-        "detail": {
-            "eventSource": "kms.amazonaws.com",
-            "eventName": name,
-            "requestParameters": {"keyId": key_id, **(parameters or {})},
-            "userIdentity": dict(identity),
-        },
-    }
+    return api_call_event("kms", name, {"keyId": key_id}, identity)
 
 
 def kms_alias_cloudtrail_event(
@@ -77,16 +75,7 @@ def kms_alias_cloudtrail_event(
     """The CloudTrail event of KMS alias call ``name`` (``CreateAlias``, ``UpdateAlias``,
     ``DeleteAlias``) on ``alias_name`` by ``identity``: ``requestParameters.aliasName``, as
     the CloudTrail examples of the KMS developer guide show (``ct-updatealias``)."""
-    return {
-        "source": "aws.kms",
-        "detail-type": "AWS API Call via CloudTrail",
-        "detail": {
-            "eventSource": "kms.amazonaws.com",
-            "eventName": name,
-            "requestParameters": {"aliasName": alias_name},
-            "userIdentity": dict(identity),
-        },
-    }
+    return api_call_event("kms", name, {"aliasName": alias_name}, identity)
 
 
 def role_session(role_arn: str) -> dict[str, Any]:
