@@ -314,7 +314,8 @@ class Monitoring(Construct):
     * Topic ``<network>-alarms`` encrypted with ``key`` (the key policy must let
       :data:`KEY_SERVICE_PRINCIPALS` use it), with a policy letting only this network's
       CloudWatch alarms publish (``aws:SourceAccount``, and ``aws:SourceArn`` matching
-      ``<network>-*`` alarms) and refusing publishing without TLS. An e-mail subscription to
+      ``<network>-*`` alarms), and its own EventBridge alert rules (each rule's ARN), and
+      refusing publishing without TLS. An e-mail subscription to
       ``alarm_email`` when it is not empty (a token gives ``count`` min(1, length(email)));
       the recipient must confirm it.
     * Alarms, each notifying the topic on ALARM and on OK. Missing data is treated
@@ -409,57 +410,6 @@ class Monitoring(Construct):
         )
         self.topic_arn: str = self.topic.arn
         self.topic_name: str = self.topic.name
-        alarm_arns = identity.alarms_arn
-        SnsTopicPolicy(
-            self,
-            "topic_policy",
-            arn=self.topic.arn,
-            policy=policy_document(
-                [
-                    {
-                        "Sid": "CloudWatchAlarmsOfThisAccountPublish",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                        "Action": "sns:Publish",
-                        "Resource": self.topic.arn,
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": platform.account_id},
-                            "ArnLike": {"aws:SourceArn": alarm_arns},
-                        },
-                    },
-                    *(
-                        [
-                            {
-                                "Sid": "EventBridgeRulesOfThisNetworkPublish",
-                                "Effect": "Allow",
-                                "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": "sns:Publish",
-                                "Resource": self.topic.arn,
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": platform.account_id},
-                                    "ArnLike": {
-                                        "aws:SourceArn": [
-                                            platform.arn("events", f"rule/{naming.name(kind)}-*")
-                                            for kind in ("secret-policy", "secret-value")
-                                        ]
-                                    },
-                                },
-                            }
-                        ]
-                        if secret_policy_watch is not None
-                        else []
-                    ),
-                    {
-                        "Sid": "DenyPublishingWithoutTls",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "sns:Publish",
-                        "Resource": self.topic.arn,
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
-                ]
-            ),
-        )
         if Token.is_unresolved(alarm_email):
             SnsTopicSubscription(
                 self,
@@ -482,6 +432,7 @@ class Monitoring(Construct):
         self.secret_value_rules: dict[str, CloudwatchEventRule] = {}
         self.secret_deletion_rules: dict[str, CloudwatchEventRule] = {}
         self.key_change_rules: dict[str, CloudwatchEventRule] = {}
+        rule_arns: list[str] = []
         if secret_policy_watch is not None:
             arn_prefix = platform.arn(
                 "secretsmanager", f"secret:{secret_policy_watch.secret_name_prefix}"
@@ -516,10 +467,12 @@ class Monitoring(Construct):
             )
             for kind, patterns, description, rules in watched:
                 for rule_key, event_pattern in patterns.items():
+                    rule_name = naming.name(kind.replace("_", "-"), rule_key.replace("_", "-"))
+                    rule_arns.append(platform.arn("events", f"rule/{rule_name}"))
                     rule = CloudwatchEventRule(
                         self,
                         f"{kind}_{rule_key}",
-                        name=naming.name(kind.replace("_", "-"), rule_key.replace("_", "-")),
+                        name=rule_name,
                         description=description,
                         event_pattern=json.dumps(event_pattern, sort_keys=True),
                     )
@@ -527,6 +480,54 @@ class Monitoring(Construct):
                         self, f"{kind}_{rule_key}_alert", rule=rule.name, arn=self.topic.arn
                     )
                     rules[rule_key] = rule
+
+        # The topic admits this network's alarms and exactly the alert rules created above.
+        alarm_arns = identity.alarms_arn
+        SnsTopicPolicy(
+            self,
+            "topic_policy",
+            arn=self.topic.arn,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "CloudWatchAlarmsOfThisAccountPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": "sns:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": platform.account_id},
+                            "ArnLike": {"aws:SourceArn": alarm_arns},
+                        },
+                    },
+                    *(
+                        [
+                            {
+                                "Sid": "EventBridgeRulesOfThisNetworkPublish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Resource": self.topic.arn,
+                                "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": platform.account_id},
+                                    "ArnLike": {"aws:SourceArn": rule_arns},
+                                },
+                            }
+                        ]
+                        if rule_arns
+                        else []
+                    ),
+                    {
+                        "Sid": "DenyPublishingWithoutTls",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sns:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ]
+            ),
+        )
 
         def alarm(
             key: str,

@@ -93,6 +93,28 @@ def rule_patterns(stack: StackJson, kind: str) -> list[Any]:
     return [json.loads(resolve(stack, r["event_pattern"])) for r in rules]
 
 
+def alert_rules(stack: StackJson, kind: str) -> tuple[list[str], list[str]]:
+    """The sorted names of the monitoring rules of ``kind``, and their targets' ARNs."""
+    in_kind = f"/monitoring/{kind}_"
+    names = sorted(
+        r["name"]
+        for r in resources(stack, "aws_cloudwatch_event_rule").values()
+        if in_kind in r["//"]["metadata"]["path"]
+    )
+    targets = [
+        t["arn"]
+        for t in resources(stack, "aws_cloudwatch_event_target").values()
+        if in_kind in t["//"]["metadata"]["path"]
+    ]
+    return names, targets
+
+
+def alarm_topic_ref(stack: StackJson) -> str:
+    """The interpolation of the alarm topic's ARN (the stack has one topic)."""
+    (name,) = resources(stack, "aws_sns_topic")
+    return "${aws_sns_topic." + name + ".arn}"
+
+
 def alerts(patterns: list[Any], event: Mapping[str, Any]) -> bool:
     """Whether any of ``patterns`` matches ``event``."""
     return any(matches(p, event) for p in patterns)

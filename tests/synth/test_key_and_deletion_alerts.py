@@ -22,6 +22,8 @@ import pytest
 from besu_stack.constructs.monitoring import ALIAS_CHANGE_EVENTS, KEY_CHANGE_EVENTS
 from tests.conftest import StackJson, resources
 from tests.support.event_patterns import (
+    alarm_topic_ref,
+    alert_rules,
     alerts,
     cloudtrail_event,
     kms_alias_cloudtrail_event,
@@ -138,22 +140,10 @@ def test_changing_a_guarding_keys_alias_alerts(
 
 
 def test_deletion_and_key_alerts_go_to_the_alarm_topic(default_stack: StackJson) -> None:
-    topic_ref = next(
-        "${aws_sns_topic." + name + ".arn}" for name in resources(default_stack, "aws_sns_topic")
-    )
     for kind, rule_names in (
         ("secret_deletion", ["besu-secret-deletion-any"]),
         ("key_change", ["besu-key-change-alias", "besu-key-change-any"]),
     ):
-        targets = [
-            t
-            for t in resources(default_stack, "aws_cloudwatch_event_target").values()
-            if f"/monitoring/{kind}_" in t["//"]["metadata"]["path"]
-        ]
-        assert [t["arn"] for t in targets] == [topic_ref] * len(rule_names)
-        rules = [
-            r
-            for r in resources(default_stack, "aws_cloudwatch_event_rule").values()
-            if f"/monitoring/{kind}_" in r["//"]["metadata"]["path"]
-        ]
-        assert sorted(r["name"] for r in rules) == rule_names
+        names, targets = alert_rules(default_stack, kind)
+        assert targets == [alarm_topic_ref(default_stack)] * len(rule_names)
+        assert names == rule_names

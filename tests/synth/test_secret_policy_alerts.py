@@ -6,17 +6,16 @@ EventBridge's documented content filters: a regression guard of our reading, not
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tests.conftest import StackJson, resources
+from tests.support.event_patterns import alarm_topic_ref, alert_rules, rule_patterns
 from tests.support.event_patterns import alerts as _alerts
 from tests.support.event_patterns import cloudtrail_event as _event
 from tests.support.event_patterns import role_session as _role_session
-from tests.support.event_patterns import rule_patterns
-from tests.support.iam_eval import ACCOUNT, REGION
+from tests.support.iam_eval import ACCOUNT, REGION, Policies, Request, is_allowed, resolve
 
 pytestmark = pytest.mark.synth
 
@@ -79,24 +78,44 @@ def test_other_secrets_raise_no_alert(patterns: list[Any]) -> None:
 def test_alerts_go_to_the_alarm_topic_which_admits_only_these_rules(
     default_stack: StackJson,
 ) -> None:
-    targets = [
-        t
-        for t in resources(default_stack, "aws_cloudwatch_event_target").values()
-        if "/monitoring/secret_policy_" in t["//"]["metadata"]["path"]
-    ]
-    assert len(targets) == 4
-    topic_ref = next(
-        "${aws_sns_topic." + name + ".arn}" for name in resources(default_stack, "aws_sns_topic")
+    _, targets = alert_rules(default_stack, "secret_policy")
+    assert targets == [alarm_topic_ref(default_stack)] * 4
+
+
+def test_the_alarm_topic_admits_every_alert_rule_of_the_network_and_no_other(
+    default_stack: StackJson,
+) -> None:
+    """Every EventBridge rule that targets the topic may publish to it (each rule's ARN is in
+    the topic policy's aws:SourceArn); a rule of another name or account may not. Evaluated
+    with tests/support/iam_eval.py over the synthesized topic policy."""
+    topic = alarm_topic_ref(default_stack)
+    topic_arn = resolve(default_stack, topic)
+    policy = resolve(
+        default_stack,
+        next(iter(resources(default_stack, "aws_sns_topic_policy").values()))["policy"],
     )
-    assert all(t["arn"] == topic_ref for t in targets)
-    policy = json.loads(
-        next(iter(resources(default_stack, "aws_sns_topic_policy").values()))["policy"]
-    )
-    (events,) = [
-        s for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
-    ]
-    sources = events["Condition"]["ArnLike"]["aws:SourceArn"]
-    assert [source.rsplit(":", 1)[-1] for source in sources] == [
-        "rule/besu-secret-policy-*",
-        "rule/besu-secret-value-*",
-    ]
+    rules = resources(default_stack, "aws_cloudwatch_event_rule")
+    publishing = {
+        rules[target["rule"].split(".")[1]]["name"]
+        for target in resources(default_stack, "aws_cloudwatch_event_target").values()
+        if target["arn"] == topic
+    }
+    assert len(publishing) == 9  # secret policy 4, value 2, deletion 1, key change 2
+
+    def may_publish(rule_name: str, account: str = ACCOUNT) -> bool:
+        request = Request(
+            "events.amazonaws.com",
+            "sns:Publish",
+            topic_arn,
+            {
+                "aws:SourceAccount": account,
+                "aws:SourceArn": f"arn:aws:events:{REGION}:{account}:rule/{rule_name}",
+                "aws:SecureTransport": "true",
+            },
+        )
+        return is_allowed(request, Policies(resource=[policy]))
+
+    for name in sorted(publishing):
+        assert may_publish(name), name
+    assert not may_publish("besu-someone-elses-rule")
+    assert not may_publish("besu-secret-policy-by-non-role", account="999988887777")

@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from besu_stack.constructs.monitoring import VALUE_CHANGE_EVENTS
-from tests.conftest import StackJson, resources
-from tests.support.event_patterns import alerts, cloudtrail_event, role_session, rule_patterns
+from tests.conftest import StackJson
+from tests.support.event_patterns import (
+    alarm_topic_ref,
+    alert_rules,
+    alerts,
+    cloudtrail_event,
+    role_session,
+    rule_patterns,
+)
 from tests.support.iam_eval import ACCOUNT, ADMIN, REGION
 from tests.support.slot_secrets import SlotSecrets
 
@@ -95,19 +102,6 @@ def test_reading_a_key_and_other_secrets_raise_no_alert(patterns: list[Any]) -> 
 
 
 def test_value_alerts_go_to_the_alarm_topic(default_stack: StackJson) -> None:
-    targets = [
-        t
-        for t in resources(default_stack, "aws_cloudwatch_event_target").values()
-        if "/monitoring/secret_value_" in t["//"]["metadata"]["path"]
-    ]
-    assert len(targets) == 2
-    topic_ref = next(
-        "${aws_sns_topic." + name + ".arn}" for name in resources(default_stack, "aws_sns_topic")
-    )
-    assert all(t["arn"] == topic_ref for t in targets)
-    names = sorted(
-        r["name"]
-        for r in resources(default_stack, "aws_cloudwatch_event_rule").values()
-        if "/monitoring/secret_value_" in r["//"]["metadata"]["path"]
-    )
+    names, targets = alert_rules(default_stack, "secret_value")
+    assert targets == [alarm_topic_ref(default_stack)] * 2
     assert names == ["besu-secret-value-by-non-role", "besu-secret-value-by-other-role"]
